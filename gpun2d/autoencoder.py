@@ -1,0 +1,111 @@
+"""The N2D autoencoder (MLP ``d-500-500-2000-c``) and its saved form.
+
+The training loop lives in :mod:`gpun2d.training`, beside this module.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .errors import DataError
+
+HIDDEN = (500, 500, 2000)
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers with ReLU between them and a linear last layer."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class AutoEncoder(nn.Module):
+    """Symmetric MLP autoencoder; the linear bottleneck is the embedding.
+
+    Parameters
+    ----------
+    n_features : int
+        Input width ``d``.
+    n_latent : int
+        Bottleneck width (the number of clusters in N2D).
+    hidden : sequence of int
+        Encoder hidden widths; the decoder mirrors them. ``(500, 500, 2000)``
+        as in the paper.
+    """
+
+    def __init__(self, n_features: int, n_latent: int, hidden: Sequence[int] = HIDDEN):
+        super().__init__()
+        self.n_features, self.n_latent, self.hidden = int(n_features), int(n_latent), tuple(hidden)
+        widths = [self.n_features, *self.hidden, self.n_latent]
+        self.encoder = _mlp(widths)
+        self.decoder = _mlp(widths[::-1])
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weights and zero biases, the initialisation of the paper's Keras code."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+    def config(self) -> dict:
+        return {"n_features": self.n_features, "n_latent": self.n_latent, "hidden": list(self.hidden)}
+
+
+@torch.no_grad()
+def encode(model: AutoEncoder, X: torch.Tensor, batch_size: int = 8192) -> torch.Tensor:
+    """Embed ``X`` with the encoder, in batches, on the model's device."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    parts = [model.encoder(X[i : i + batch_size].to(device)) for i in range(0, X.shape[0], batch_size)]
+    model.train(was_training)
+    return torch.cat(parts)
+
+
+def atomic_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, then rename into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_autoencoder(model: AutoEncoder, path: str | Path, **extra: object) -> Path:
+    """Save the weights with the architecture needed to rebuild them."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return atomic_save({"format": "gpun2d-autoencoder/1", "config": model.config(), "state_dict": state, **extra}, path)
+
+
+def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> AutoEncoder:
+    """Rebuild an :class:`AutoEncoder` written by :func:`save_autoencoder`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"autoencoder weights not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        config = blob["config"]
+        model = AutoEncoder(config["n_features"], config["n_latent"], config["hidden"])
+        model.load_state_dict(blob["state_dict"])
+    except Exception as exc:  # unpickling, missing keys, shape mismatch: all mean a bad file
+        raise DataError(f"{path} is not a gpun2d autoencoder file ({type(exc).__name__}: {exc})") from exc
+    return model.to(device)

@@ -1,0 +1,125 @@
+"""Resolve the compute device once: ``auto``, ``cuda`` or ``cpu``.
+
+Every stage receives the resolved :class:`Device` and picks its backend from
+it; nothing else in gpun2d asks torch or cuML whether a GPU exists.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from .errors import ConfigError, DeviceError
+
+log = logging.getLogger(__name__)
+
+
+class DeviceType(str, enum.Enum):
+    """The device strings users may pass (``--device``)."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+    @classmethod
+    def parse(cls, value: "str | DeviceType") -> "DeviceType":
+        try:
+            return cls(str(value.value if isinstance(value, cls) else value).lower())
+        except ValueError:
+            choices = ", ".join(m.value for m in cls)
+            raise ConfigError(f"unknown device {value!r}; choose one of {choices}") from None
+
+
+@dataclass(frozen=True)
+class Device:
+    """A resolved device: where tensors live and which libraries run each stage."""
+
+    type: DeviceType
+    index: int = 0
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.type is DeviceType.CUDA
+
+    @property
+    def torch(self) -> torch.device:
+        return torch.device("cuda", self.index) if self.is_cuda else torch.device("cpu")
+
+    @property
+    def backends(self) -> dict[str, str]:
+        """Library used by each pipeline stage on this device."""
+        if self.is_cuda:
+            return {
+                "autoencoder": f"torch ({self.torch})",
+                "manifold": "cuml.manifold.UMAP",
+                "cluster": "scikit-learn GaussianMixture on CUDA tensors / cuml.cluster.KMeans",
+            }
+        return {
+            "autoencoder": "torch (cpu)",
+            "manifold": "umap-learn",
+            "cluster": "scikit-learn",
+        }
+
+    def describe(self) -> str:
+        if self.is_cuda:
+            return f"cuda:{self.index} ({torch.cuda.get_device_name(self.index)})"
+        return "cpu"
+
+    def __str__(self) -> str:
+        return str(self.torch)
+
+
+@lru_cache(maxsize=1)
+def cuml_import_error() -> str | None:
+    """Why cuML cannot be used here, or None when it imports."""
+    try:
+        importlib.import_module("cuml")
+    except Exception as exc:  # ImportError, or a broken CUDA runtime inside cuML
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def cuda_problem() -> str | None:
+    """Say what is missing for the GPU path, or None when everything is there."""
+    if torch.version.cuda is None:
+        return (
+            f"torch {torch.__version__} is a CPU-only build; install a CUDA build of "
+            "PyTorch (see README, GPU install)"
+        )
+    if not torch.cuda.is_available():
+        return (
+            "torch sees no CUDA GPU (no device, or the NVIDIA driver is missing or too old "
+            "for this CUDA build)"
+        )
+    problem = cuml_import_error()
+    if problem is not None:
+        return f"RAPIDS cuML does not import ({problem}); install gpun2d[gpu] or use the RAPIDS image"
+    return None
+
+
+def resolve_device(request: "str | DeviceType | Device" = "auto") -> Device:
+    """Turn ``auto|cpu|cuda`` into a :class:`Device`.
+
+    ``auto`` picks CUDA only when torch sees a GPU *and* cuML imports;
+    ``cuda`` raises :class:`DeviceError` naming what is missing, never falling
+    back silently; ``cpu`` never touches CUDA.
+    """
+    if isinstance(request, Device):
+        return request
+    kind = DeviceType.parse(request)
+    if kind is DeviceType.CPU:
+        return Device(DeviceType.CPU)
+    problem = cuda_problem()
+    if kind is DeviceType.CUDA:
+        if problem is not None:
+            raise DeviceError(f"--device cuda is unavailable: {problem}. Use --device cpu to run on the CPU.")
+        return Device(DeviceType.CUDA, torch.cuda.current_device())
+    if problem is not None:
+        log.info("device auto: using the CPU because %s", problem)
+        return Device(DeviceType.CPU)
+    return Device(DeviceType.CUDA, torch.cuda.current_device())

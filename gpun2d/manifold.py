@@ -1,0 +1,115 @@
+"""The manifold stage: UMAP on the autoencoder embedding.
+
+cuML's UMAP on a CUDA device (inputs and outputs stay in device memory),
+umap-learn on the CPU. Both take and return torch tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .devices import Device
+from .errors import ConfigError
+from .handoff import to_device_array, to_torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UMAPParams:
+    """UMAP settings; the defaults are the paper's except ``n_components`` (= clusters).
+
+    ``n_neighbors`` trades local for global structure; ``min_dist=0`` packs
+    points of one cluster tightly, which suits clustering; ``n_components``
+    is the dimension handed to the mixture.
+    """
+
+    n_components: int
+    n_neighbors: int = 20
+    min_dist: float = 0.0
+    metric: str = "euclidean"
+    build_algo: str = "brute_force_knn"
+
+    def validate(self, n_samples: int) -> None:
+        if self.n_components < 1:
+            raise ConfigError(f"UMAP dimension must be >= 1, got {self.n_components}")
+        if self.n_neighbors < 2:
+            raise ConfigError(f"UMAP n_neighbors must be >= 2, got {self.n_neighbors}")
+        if self.n_neighbors >= n_samples:
+            raise ConfigError(
+                f"UMAP n_neighbors ({self.n_neighbors}) must be smaller than the number of samples ({n_samples})"
+            )
+        if not 0.0 <= self.min_dist:
+            raise ConfigError(f"UMAP min_dist must be >= 0, got {self.min_dist}")
+
+
+class Manifold:
+    """A fitted-or-not UMAP on one device; ``fit_transform`` then ``transform``."""
+
+    def __init__(self, params: UMAPParams, device: Device, random_state: int | None = None):
+        self.params, self.device, self.random_state = params, device, random_state
+        self.model_ = None
+
+    def fit_transform(self, Z: torch.Tensor) -> torch.Tensor:
+        self.params.validate(Z.shape[0])
+        self.model_ = build_umap(self.params, self.device, self.random_state)
+        if self.device.is_cuda:
+            out = self.model_.fit_transform(to_device_array(Z.float().contiguous()))
+        else:
+            with warnings.catch_warnings():
+                # umap-learn warns that a fixed random_state disables parallelism: we want repeatability
+                warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
+                out = self.model_.fit_transform(to_device_array(Z.float().contiguous()))
+        return to_torch(out, device=Z.device, dtype=torch.float32)
+
+    def transform(self, Z: torch.Tensor) -> torch.Tensor:
+        if self.model_ is None:
+            raise ConfigError("the manifold is not fitted yet; call fit first")
+        out = self.model_.transform(to_device_array(Z.float().contiguous()))
+        return to_torch(out, device=Z.device, dtype=torch.float32)
+
+
+def build_umap(params: UMAPParams, device: Device, random_state: int | None):
+    """The backend's UMAP estimator, configured from ``params``."""
+    if device.is_cuda:
+        return build_cuml_umap(params, random_state)
+    import umap
+
+    return umap.UMAP(
+        n_neighbors=params.n_neighbors,
+        min_dist=params.min_dist,
+        n_components=params.n_components,
+        metric=params.metric,
+        random_state=random_state,
+    )
+
+
+def build_cuml_umap(params: UMAPParams, random_state: int | None):
+    """cuML's UMAP with outputs kept on the device as CuPy arrays.
+
+    ``build_algo='brute_force_knn'`` computes the exact k-NN graph (what
+    umap-learn approximates), is deterministic under ``random_state``, and
+    is fast on a GPU up to hundreds of thousands of points; ``nn_descent``
+    ignores the seed. ``hash_input=True`` makes ``transform`` of the training
+    data return the fitted embedding, as umap-learn does.
+    """
+    from cuml.manifold import UMAP
+
+    return UMAP(
+        n_neighbors=params.n_neighbors,
+        min_dist=params.min_dist,
+        n_components=params.n_components,
+        metric=params.metric,
+        random_state=random_state,
+        build_algo=params.build_algo,
+        hash_input=True,
+        output_type="cupy",
+    )
+
+
+def params_dict(params: UMAPParams) -> dict:
+    return asdict(params)

@@ -1,0 +1,47 @@
+"""Clustering accuracy (Hungarian matching), NMI and ARI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+from .errors import DataError
+from .handoff import to_numpy
+
+
+def _labels(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    y_true, y_pred = to_numpy(y_true).ravel(), to_numpy(y_pred).ravel()
+    if y_true.shape != y_pred.shape:
+        raise DataError(f"labels have {y_true.size} entries but there are {y_pred.size} predictions")
+    return y_true, y_pred
+
+
+def cluster_acc(y_true: Any, y_pred: Any) -> float:
+    """Accuracy under the best one-to-one matching of clusters to classes.
+
+    The matching maximises the number of agreeing samples (Hungarian
+    algorithm on the contingency table), as in the N2D paper.
+    """
+    y_true, y_pred = _labels(y_true, y_pred)
+    table = contingency_matrix(y_true, y_pred)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / y_true.size)
+
+
+def nmi(y_true: Any, y_pred: Any) -> float:
+    """Normalised mutual information (arithmetic normalisation)."""
+    return float(normalized_mutual_info_score(*_labels(y_true, y_pred)))
+
+
+def ari(y_true: Any, y_pred: Any) -> float:
+    """Adjusted Rand index."""
+    return float(adjusted_rand_score(*_labels(y_true, y_pred)))
+
+
+def evaluate(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """All three scores under the keys ``acc``, ``nmi``, ``ari``."""
+    return {"acc": cluster_acc(y_true, y_pred), "nmi": nmi(y_true, y_pred), "ari": ari(y_true, y_pred)}

@@ -1,0 +1,204 @@
+"""Gaussian mixture (full covariances) on the device's own arrays.
+
+cuML has no Gaussian mixture, but scikit-learn's runs on torch tensors (CPU
+or CUDA) and CuPy arrays through the Array API. Each restart is a k-means fit
+with its own seed (cuML on CUDA, scikit-learn on the CPU) whose clusters give
+the mixture's initial weights, means and precisions -- exactly scikit-learn's
+``init_params='kmeans'`` -- followed by EM on the device. The restart with the
+highest log-likelihood lower bound wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import sklearn
+import torch
+from sklearn.mixture import GaussianMixture as _SKGaussianMixture
+
+from .devices import Device, DeviceType, cuml_import_error, resolve_device
+from .errors import ConfigError, DataError, DeviceError
+from .handoff import like, to_torch
+from .kmeans import fit_kmeans_once, restart_seeds
+
+log = logging.getLogger(__name__)
+
+
+def scipy_array_api_enabled() -> bool:
+    """True when SciPy was imported with ``SCIPY_ARRAY_API=1``."""
+    if "scipy" not in sys.modules:
+        return False
+    from scipy._lib import _array_api
+
+    return bool(getattr(_array_api, "SCIPY_ARRAY_API", False))
+
+
+SCIPY_HINT = (
+    "SciPy was imported before gpun2d without SCIPY_ARRAY_API=1, so scikit-learn cannot run the "
+    "Gaussian mixture on CUDA arrays; set SCIPY_ARRAY_API=1 in the environment, or import gpun2d "
+    "before scipy/sklearn"
+)
+
+
+def kmeans_parameters(X: torch.Tensor, labels: torch.Tensor, n_components: int, reg_covar: float):
+    """Weights, means and precisions of the Gaussians fitted to hard k-means clusters."""
+    resp = torch.nn.functional.one_hot(labels, n_components).to(X.dtype)
+    counts = resp.sum(0) + 10 * torch.finfo(X.dtype).eps  # as scikit-learn: empty clusters stay finite
+    means = (resp.T @ X) / counts[:, None]
+    diff = X[None, :, :] - means[:, None, :]  # (k, n, d)
+    covariances = torch.einsum("kn,knd,kne->kde", resp.T, diff, diff) / counts[:, None, None]
+    covariances += reg_covar * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+    precisions = torch.linalg.inv(covariances)
+    precisions = (precisions + precisions.transpose(1, 2)) / 2  # exact symmetry for Cholesky
+    return counts / X.shape[0], means, precisions
+
+
+def kmeans_device(X: torch.Tensor) -> Device:
+    """Where the k-means of each restart runs: beside ``X`` when cuML can run it there.
+
+    CUDA tensors without cuML (torch-only GPU machines) get their k-means on a
+    host copy; only the k-means initialisation takes that detour.
+    """
+    if X.is_cuda:
+        if cuml_import_error() is None:
+            return Device(DeviceType.CUDA, X.device.index or 0)
+        log.warning("cuML is not importable: the k-means initialisation runs on a host copy")
+    return Device(DeviceType.CPU)
+
+
+class GaussianMixture:
+    """Full-covariance Gaussian mixture with k-means-initialised restarts.
+
+    Parameters
+    ----------
+    n_components : int
+        Number of Gaussians (clusters).
+    n_init : int
+        Restarts, each from its own k-means seed; the highest lower bound on
+        the log-likelihood wins. ``1`` is the N2D paper's single init.
+    max_iter, tol, reg_covar :
+        EM settings as in scikit-learn (``reg_covar`` is added to every
+        covariance diagonal).
+    random_state : int, RandomState or None
+        Seed of the first restart; restart ``i`` uses ``random_state + i``.
+    device : str or Device
+        Where EM runs: ``cpu``, ``cuda`` or ``auto``; ``None`` keeps the
+        input's own device.
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_cholesky_ : torch.Tensor
+    lower_bound_ : float
+    converged_ : bool
+    n_iter_ : int
+    restarts_ : list of dict
+        Every restart's seed, lower bound, convergence and iterations.
+    best_restart_ : int
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        n_init: int = 10,
+        max_iter: int = 100,
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        random_state=None,
+        device=None,
+    ):
+        self.n_components, self.n_init, self.max_iter = n_components, n_init, max_iter
+        self.tol, self.reg_covar, self.random_state, self.device = tol, reg_covar, random_state, device
+
+    def _validate(self, X: torch.Tensor) -> None:
+        if self.n_components < 1:
+            raise ConfigError(f"n_components must be >= 1, got {self.n_components}")
+        if X.ndim != 2:
+            raise DataError(f"X must be 2-D (samples x features), got shape {tuple(X.shape)}")
+        if X.shape[0] < max(2, self.n_components):
+            raise DataError(f"{X.shape[0]} samples cannot make {self.n_components} Gaussian components")
+        if not torch.isfinite(X).all():
+            raise DataError("X contains NaN or infinite values")
+
+    def _tensor(self, X) -> torch.Tensor:
+        tensor = to_torch(X)
+        device = resolve_device(self.device).torch if self.device is not None else tensor.device
+        return tensor.to(device=device, dtype=torch.float64)
+
+    def fit(self, X, y=None) -> "GaussianMixture":
+        X = self._tensor(X)
+        self._validate(X)
+        device = kmeans_device(X)
+        use_array_api = scipy_array_api_enabled()
+        if X.is_cuda and not use_array_api:
+            raise DeviceError(SCIPY_HINT)
+        if not use_array_api:
+            log.info("SciPy lacks array-API support; running the CPU mixture on NumPy views (no copy)")
+        best, records = None, []
+        for seed in restart_seeds(self.random_state, self.n_init):
+            model = self._fit_restart(X, seed, device, use_array_api)
+            records.append(
+                {"seed": seed, "lower_bound": float(model.lower_bound_), "converged": bool(model.converged_),
+                 "n_iter": int(model.n_iter_)}
+            )
+            if best is None or records[-1]["lower_bound"] > records[best]["lower_bound"]:
+                best, best_model = len(records) - 1, model
+        for record_index, record in enumerate(records):
+            record["best"] = record_index == best
+        self._model, self.restarts_, self.best_restart_ = best_model, records, best
+        self.weights_ = to_torch(best_model.weights_, device=X.device)
+        self.means_ = to_torch(best_model.means_, device=X.device)
+        self.covariances_ = to_torch(best_model.covariances_, device=X.device)
+        self.precisions_cholesky_ = to_torch(best_model.precisions_cholesky_, device=X.device)
+        self.lower_bound_, self.converged_ = float(best_model.lower_bound_), bool(best_model.converged_)
+        self.n_iter_ = int(best_model.n_iter_)
+        self._array_api = use_array_api
+        return self
+
+    def _fit_restart(self, X: torch.Tensor, seed: int, device: Device, use_array_api: bool) -> _SKGaussianMixture:
+        km = fit_kmeans_once(X, self.n_components, seed, device)
+        weights, means, precisions = kmeans_parameters(X, km.labels, self.n_components, self.reg_covar)
+        model = _SKGaussianMixture(
+            n_components=self.n_components,
+            covariance_type="full",
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            init_params="random_from_data",  # overridden: all three initial parameters are given
+            weights_init=self._native(weights, use_array_api),
+            means_init=self._native(means, use_array_api),
+            precisions_init=self._native(precisions, use_array_api),
+            random_state=seed,
+        )
+        with sklearn.config_context(array_api_dispatch=use_array_api):
+            return model.fit(self._native(X, use_array_api))
+
+    @staticmethod
+    def _native(tensor: torch.Tensor, use_array_api: bool):
+        return tensor if use_array_api else tensor.numpy()
+
+    def _call(self, method: str, X):
+        if not hasattr(self, "_model"):
+            raise ConfigError("this GaussianMixture is not fitted yet; call fit first")
+        tensor = self._tensor(X).to(self.means_.device)
+        with sklearn.config_context(array_api_dispatch=self._array_api):
+            out = getattr(self._model, method)(self._native(tensor, self._array_api))
+        return to_torch(out, device=tensor.device)
+
+    def predict(self, X):
+        """Index of the most probable component of each sample."""
+        return like(self._call("predict", X).long(), X)
+
+    def predict_proba(self, X):
+        return like(self._call("predict_proba", X), X)
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the mixture."""
+        return like(self._call("score_samples", X), X)
+
+    def score(self, X, y=None) -> float:
+        return float(self._call("score_samples", X).mean())
+
+    def fit_predict(self, X, y=None):
+        return self.fit(X).predict(X)
