@@ -1,0 +1,27 @@
+"""Datasets of the N2D paper, and users' own files.
+
+>>> X, y = load("digits")          # float32 (1797, 64), int64 labels 0..9
+>>> X, y = load_file("data.csv", label_column="label")
+
+Named datasets are looked for in ``data_dir``, ``$GPUN2D_DATA``, the cache
+``$GPUN2D_CACHE/NAME`` (default ``~/.cache/gpun2d/NAME``) and known system
+folders, and downloaded into the cache when missing (``download=True``).
+"""
+
+from .api import fetch, load, status
+from .paths import cache_dir, search_dirs
+from .registry import DATASETS, DatasetSpec, get_spec, n_classes
+from .tables import load_file
+
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "cache_dir",
+    "fetch",
+    "get_spec",
+    "load",
+    "load_file",
+    "n_classes",
+    "search_dirs",
+    "status",
+]

@@ -1,0 +1,255 @@
+"""Users' own data: ``.npy``, ``.npz``, ``.csv``/``.tsv`` (optionally ``.gz``), ``.parquet``.
+
+X comes back float32, C-contiguous, 2-D and finite; labels (from a label
+column, the npz, or a separate file) come back int64 coded 0..k-1 in sorted
+order of the distinct values (so ``1..6`` becomes ``0..5`` and class names
+become their sorted index).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .textio import first_line, read_table, to_float
+
+log = logging.getLogger(__name__)
+
+X_KEYS = ("X", "x", "data")
+Y_KEYS = ("y", "labels", "target")
+_SEPARATORS = {"csv": ",", "tsv": "\t"}
+_KINDS = {".csv.gz": "csv", ".tsv.gz": "tsv", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet",
+          ".pq": "parquet", ".npy": "npy", ".npz": "npz", ".txt": "txt", ".txt.gz": "txt"}
+_X_KINDS = ("npy", "npz", "csv", "tsv", "parquet")
+
+
+def _kind(path: Path, allowed: tuple[str, ...]) -> str:
+    name = path.name.lower()
+    kind = next((k for ext, k in _KINDS.items() if name.endswith(ext)), None)
+    if kind not in allowed:
+        exts = ", ".join(e for e, k in _KINDS.items() if k in allowed)
+        raise DataError(f"{path}: unsupported file type; use one of {exts}")
+    return kind
+
+
+def _is_number(field: str) -> bool:
+    field = field.strip().strip('"').strip("'")
+    if not field:
+        return True  # an empty cell is a missing number, not a name
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def has_header(path: Path, sep: str) -> bool:
+    """A first row with any non-numeric field is a header."""
+    line = first_line(path)
+    if not line.strip():
+        raise DataError(f"{path} is empty or starts with a blank line; remove blank lines at the top")
+    return not all(_is_number(f) for f in line.split(sep))
+
+
+def _read_frame(path: Path, kind: str, device: object):
+    if kind == "parquet":
+        import pandas as pd
+
+        try:
+            return pd.read_parquet(path)
+        except ImportError as exc:
+            raise DataError(f"reading {path} needs pyarrow; install gpun2d[formats]") from exc
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path} is not a readable parquet file ({exc})") from exc
+    sep = _SEPARATORS[kind]
+    return read_table(path, sep=sep, header=0 if has_header(path, sep) else None, device=device)
+
+
+def _column(frame, label_column: object, path: Path):
+    if label_column in frame.columns:
+        return label_column
+    text = str(label_column)
+    if text.lstrip("-").isdigit() and all(isinstance(c, (int, np.integer)) for c in frame.columns):
+        index = int(text)
+        if -frame.shape[1] <= index < frame.shape[1]:
+            return frame.columns[index]
+    shown = ", ".join(map(str, list(frame.columns)[:12]))
+    raise DataError(
+        f"{path}: no label column {label_column!r}; columns are {shown}"
+        + ("" if not isinstance(frame.columns[0], (int, np.integer)) else
+           " (the file has no header row: give the 0-based column number)")
+    )
+
+
+def _split_frame(frame, label_column: object, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    y = None
+    if label_column is not None:
+        col = _column(frame, label_column, path)
+        y = frame[col].to_numpy()
+        frame = frame.drop(columns=[col])
+    if frame.shape[1] == 0:
+        raise DataError(f"{path}: no feature columns left besides the labels")
+    hint = "fix or drop it, or pass it as label_column if it holds the labels"
+    return to_float(frame, path, hint), y
+
+
+def _load_npz(path: Path, label_column: object) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            keys = list(arrays.keys())
+            y_key = label_column if label_column is not None else next((k for k in Y_KEYS if k in keys), None)
+            if y_key is not None and y_key not in keys:
+                raise DataError(f"{path}: no array {y_key!r} for labels; arrays are {keys}")
+            rest = [k for k in keys if k != y_key]
+            x_key = next((k for k in X_KEYS if k in keys), rest[0] if len(rest) == 1 else None)
+            if x_key is None:
+                raise DataError(f"{path}: no data array; name it one of {', '.join(X_KEYS)} (arrays are {keys})")
+            return arrays[x_key], (arrays[y_key] if y_key is not None else None)
+    except (ValueError, OSError, EOFError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path} is not a readable .npz of numeric arrays ({exc})") from exc
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable .npy of numbers ({exc}); save a numeric array") from exc
+
+
+def check_features(X: object, source: object = "X") -> np.ndarray:
+    """2-D, numeric, finite X as float32 C-contiguous, else DataError naming rows."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        hint = (" (flatten images with X.reshape(len(X), -1))" if X.ndim > 2
+                else " (use X.reshape(-1, 1) for one feature)")
+        raise DataError(f"{source}: X must be 2-D (samples x features), got shape {X.shape}{hint}")
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{source}: X must be numeric, got dtype {X.dtype}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"{source}: X is empty (shape {X.shape})")
+    with np.errstate(over="ignore"):
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(X32).all(axis=1))
+    if bad.size:
+        rows = ", ".join(map(str, bad[:10])) + (", ..." if bad.size > 10 else "")
+        raise DataError(
+            f"{source}: {bad.size} of {len(X32)} rows hold NaN, inf or values beyond float32 "
+            f"(0-based data rows {rows}); drop or impute them first"
+        )
+    return X32
+
+
+def encode_labels(values: object, source: object = "labels") -> np.ndarray:
+    """Labels as int64 codes 0..k-1 (sorted distinct values); DataError on gaps or fractions."""
+    import pandas as pd
+
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DataError(f"{source}: labels must be one value per sample, got shape {arr.shape}")
+    missing = np.flatnonzero(pd.isna(arr)) if arr.dtype.kind in "fOUS" else np.array([], int)
+    if missing.size:
+        raise DataError(f"{source}: {missing.size} labels are missing (first at row {missing[0]}); fill or drop them")
+    if arr.dtype.kind == "f":
+        if not np.array_equal(arr, np.round(arr)):
+            raise DataError(f"{source}: labels must be integers or class names, got fractional values")
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biu":
+        arr = arr.astype(str)
+    classes, codes = np.unique(arr, return_inverse=True)
+    if arr.dtype.kind in "iu" and not np.array_equal(classes, np.arange(classes.size)):
+        log.info("%s: labels %s recoded to 0..%d", source, classes[:10].tolist(), classes.size - 1)
+    return codes.astype(np.int64).reshape(-1)
+
+
+def read_labels(labels: object, device: object = "cpu") -> np.ndarray:
+    """Raw label values from a path (.npy, .npz, .csv, .tsv, .txt, .parquet) or an array."""
+    if not isinstance(labels, (str, os.PathLike)):
+        return np.asarray(labels)
+    path = Path(labels).expanduser()
+    if not path.is_file():
+        raise DataError(f"labels file {path} not found; check the path")
+    kind = _kind(path, ("npy", "npz", "csv", "tsv", "txt", "parquet"))
+    if kind == "npy":
+        return _load_npy(path)
+    if kind == "npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            keys = list(arrays.keys())
+            key = next((k for k in Y_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+            if key is None:
+                raise DataError(f"{path}: no labels array; name it one of {', '.join(Y_KEYS)} (arrays are {keys})")
+            return arrays[key]
+    if kind == "txt":
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh]
+        while lines and not lines[-1]:
+            lines.pop()
+        if len(lines) > 1 and not _is_number(lines[0]) and all(_is_number(v) for v in lines[1:]):
+            lines = lines[1:]  # a header line above numeric labels
+        if all(_is_number(v) for v in lines):
+            return np.array([float(v) if v else np.nan for v in lines])
+        return np.array(lines, dtype=object)
+    frame = _read_frame(path, kind, device)
+    if frame.shape[1] != 1:
+        raise DataError(f"labels file {path} has {frame.shape[1]} columns; give a single column of labels")
+    return frame.iloc[:, 0].to_numpy()
+
+
+def load_file(path: str | os.PathLike, labels: object = None, label_column: object = None,
+              *, device: object = "cpu") -> tuple[np.ndarray, np.ndarray | None]:
+    """Load a user's data file.
+
+    Parameters
+    ----------
+    path : path
+        ``.npy`` (X only), ``.npz`` (arrays ``X``/``x``/``data`` and optional
+        ``y``/``labels``/``target``), ``.csv``/``.tsv`` (``.gz`` too; a first row
+        that is not all numbers is a header) or ``.parquet``.
+    labels : path or array, optional
+        Separate labels, one per sample (``.npy``, ``.csv``, ``.txt`` ...).
+    label_column : str or int, optional
+        Column (name, or 0-based number without a header; npz: array name)
+        holding the labels; it is removed from X.
+    device : str
+        ``"cuda"`` parses CSV/TSV with ``cudf.read_csv``; NumPy comes back.
+
+    Returns
+    -------
+    X : ndarray of float32 (n, d), C-contiguous, finite
+    y : ndarray of int64 (n,) coded 0..k-1, or None
+    """
+    path = Path(path).expanduser()
+    if labels is not None and label_column is not None:
+        raise ConfigError("pass either labels (a separate file) or label_column, not both")
+    if not path.is_file():
+        raise DataError(f"data file {path} not found; check the path")
+    kind = _kind(path, _X_KINDS)
+    if kind == "npy":
+        if label_column is not None:
+            raise ConfigError(f"{path}: a .npy file holds X only; pass labels=PATH instead of label_column")
+        X, y = _load_npy(path), None
+    elif kind == "npz":
+        X, y = _load_npz(path, label_column)
+    else:
+        X, y = _split_frame(_read_frame(path, kind, device), label_column, path)
+    X = check_features(X, path)
+    if labels is not None:
+        if y is not None:
+            log.info("%s: using the labels in %s, not those inside the data file", path, labels)
+        y = read_labels(labels, device)
+    if y is None:
+        return X, None
+    source = labels if isinstance(labels, (str, os.PathLike)) else path
+    y = encode_labels(y, source)
+    if len(y) != len(X):
+        raise DataError(f"{source}: {len(y)} labels for {len(X)} samples in {path}; give exactly one label per row")
+    return X, y

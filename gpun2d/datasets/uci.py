@@ -1,0 +1,156 @@
+"""UCI tables -- pen digits and HAR -- plus scikit-learn's bundled digits.
+
+- pendigits: ``pendigits.tra`` (7,494 rows) and ``pendigits.tes`` (3,498),
+  comma-separated, numbers space-padded: 16 integers in 0-100 then the
+  digit; X is divided by 100 as in the N2D code.
+- HAR: ``UCI HAR Dataset/{train,test}/{X,y}_{split}.txt``, whitespace
+  separated floats (561 per row) and labels 1-6 (shifted to 0-5); read
+  from the extracted folder, from ``UCI HAR Dataset.zip``, or from that zip
+  nested inside UCI's ``human+activity+recognition+using+smartphones.zip``,
+  always straight from memory without extracting.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .textio import Source, as_buffer, name_of, read_table, to_float
+
+log = logging.getLogger(__name__)
+
+PENDIGITS_COLUMNS = 17
+HAR_ROLES = {
+    "x_train": "train/X_train.txt",
+    "y_train": "train/y_train.txt",
+    "x_test": "test/X_test.txt",
+    "y_test": "test/y_test.txt",
+}
+
+
+def _integers(values: np.ndarray, where: str, lo: int, hi: int, what: str) -> np.ndarray:
+    if np.isnan(values).any():
+        row = int(np.flatnonzero(np.isnan(values).reshape(len(values), -1).any(axis=1))[0])
+        raise DataError(f"{where}: missing or non-numeric {what} at data row {row}; fetch the file again")
+    ints = values.astype(np.int64)
+    if not np.array_equal(ints, values) or ints.size and (ints.min() < lo or ints.max() > hi):
+        raise DataError(f"{where}: {what} must be integers {lo}-{hi}; found values {np.unique(values)[:8]}")
+    return ints
+
+
+def read_pendigits(path: str | Path, device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """One UCI pendigits file -> (X in [0, 1] as /100, y in 0-9)."""
+    table = read_table(path, sep=",", header=None, skipinitialspace=True, device=device)
+    if table.shape[1] != PENDIGITS_COLUMNS:
+        raise DataError(
+            f"{path}: {table.shape[1]} comma-separated columns; pendigits rows have 16 coordinates + label"
+        )
+    values = to_float(table, path)
+    X = _integers(values[:, :-1], str(path), 0, 100, "coordinates")
+    y = _integers(values[:, -1], str(path), 0, 9, "labels")
+    return X / 100.0, y
+
+
+def read_pendigits_pair(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """``pendigits.tra`` then ``pendigits.tes``."""
+    (x1, y1), (x2, y2) = (read_pendigits(files[s], device) for s in ("train", "test"))
+    return np.concatenate([x1, x2]).astype(np.float32), np.concatenate([y1, y2])
+
+
+def verify_pendigits(path: Path, n_rows: int) -> None:
+    """Structure check of a downloaded pendigits file (UCI publishes no checksum)."""
+    X, _ = read_pendigits(path)
+    if len(X) != n_rows:
+        raise DataError(f"{path}: {len(X)} rows, expected {n_rows}")
+
+
+def _read_har(sources: Mapping[str, Source], device: object) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for split in ("train", "test"):
+        xsrc, ysrc = sources[f"x_{split}"], sources[f"y_{split}"]
+        x = to_float(read_table(xsrc, sep=None, header=None, device=device), xsrc)
+        y = to_float(read_table(ysrc, sep=None, header=None, device=device), ysrc)
+        if y.shape[1] != 1:
+            raise DataError(f"{name_of(ysrc)}: expected one label per line, found {y.shape[1]} columns")
+        y = _integers(y[:, 0], name_of(ysrc), 1, 6, "activity labels")
+        if len(y) != len(x):
+            raise DataError(f"{name_of(xsrc)} has {len(x)} rows but {name_of(ysrc)} has {len(y)} labels")
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        if bad.size:
+            raise DataError(f"{name_of(xsrc)}: {bad.size} rows are short or non-numeric (first: data row {bad[0]})")
+        xs.append(x)
+        ys.append(y - 1)
+    if xs[0].shape[1] != xs[1].shape[1]:
+        raise DataError(f"HAR train has {xs[0].shape[1]} features but test has {xs[1].shape[1]}")
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+
+
+def read_har_folder(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """The extracted ``UCI HAR Dataset`` folder; labels shifted to 0-5."""
+    return _read_har(files, device)
+
+
+def _har_members(zf: zipfile.ZipFile) -> dict[str, str] | None:
+    names = [n for n in zf.namelist()
+             if not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
+    found = {}
+    for role, suffix in HAR_ROLES.items():
+        hit = next((n for n in names if n == suffix or n.endswith("/" + suffix)), None)
+        if hit is None:
+            return None
+        found[role] = hit
+    return found
+
+
+def _open_har_zip(path: Path) -> tuple[zipfile.ZipFile, dict[str, str]]:
+    """The zip holding the HAR tables (descending into a nested zip) and their member names."""
+    try:
+        zf = zipfile.ZipFile(path)
+        members = _har_members(zf)
+        if members is not None:
+            return zf, members
+        with zf:
+            inner = [n for n in zf.namelist() if n.endswith(".zip") and not n.startswith("__MACOSX/")]
+            for name in inner:
+                nested = zipfile.ZipFile(io.BytesIO(zf.read(name)))
+                members = _har_members(nested)
+                if members is not None:
+                    log.debug("%s: reading HAR from nested %s", path, name)
+                    return nested, members
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise DataError(f"{path} is not a readable zip ({exc}); delete it and download it again") from exc
+    raise DataError(
+        f"{path}: no 'UCI HAR Dataset/train/X_train.txt' (and y_train, X_test, y_test) inside, "
+        "nor a nested zip holding them; is this the HAR archive?"
+    )
+
+
+def read_har_zip(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """``UCI HAR Dataset.zip`` or UCI's outer zip, read without extracting."""
+    path = Path(files["zip"])
+    zf, members = _open_har_zip(path)
+    with zf:
+        sources = {role: as_buffer(zf.read(m), f"{path}!{m}") for role, m in members.items()}
+    return _read_har(sources, device)
+
+
+def verify_har_zip(path: Path) -> None:
+    """Structure check of a downloaded HAR zip: the four tables are inside."""
+    zf, _ = _open_har_zip(path)
+    zf.close()
+
+
+def read_sklearn_digits(files: Mapping[str, Path] | None = None,
+                        device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits, /16 to [0, 1]."""
+    del files, device
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return np.asarray(bunch.data / 16.0, dtype=np.float32), np.asarray(bunch.target, dtype=np.int64)

@@ -1,0 +1,49 @@
+"""Progress display for the CLI: a bar over autoencoder epochs and stage lines; can be silenced."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+STAGE_NAMES = {
+    "load": "loading data",
+    "autoencoder": "training the autoencoder",
+    "manifold": "learning the UMAP manifold",
+    "cluster": "clustering",
+    "write": "writing results",
+}
+
+
+class RunProgress:
+    """Context manager exposing ``on_epoch`` and ``on_stage`` callbacks for :class:`gpun2d.N2D`."""
+
+    def __init__(self, epochs: int, quiet: bool = False, console: Console | None = None):
+        self.epochs, self.quiet = epochs, quiet
+        self.console = console or Console(stderr=True, log_path=False)
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> "RunProgress":
+        if not self.quiet:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.console, transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def on_stage(self, stage: str) -> None:
+        if self._progress is None:
+            return
+        self._progress.console.log(STAGE_NAMES.get(stage, stage))
+        if stage == "autoencoder" and self.epochs > 0:
+            self._task = self._progress.add_task("autoencoder epochs", total=self.epochs, loss="-")
+
+    def on_epoch(self, epoch: int, loss: float) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=epoch, loss=f"{loss:.5f}")

@@ -1,0 +1,104 @@
+"""What a run leaves behind: ``results.json`` and friends, written atomically.
+
+Files go to a hidden sibling folder first and the folder is renamed into
+place only when every file is complete, so an interrupted or failed run never
+leaves a half-written output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import ConfigError
+
+PACKAGES = ("gpun2d", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "cuml-cu13", "cupy-cuda13x", "cudf-cu13")
+RESULT_FILES = ("results.json", "clusters.csv", "embedding.npy", "autoencoder.pt", "embedding.png")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a result."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_out_dir(out: str | Path) -> Path:
+    """Refuse an existing folder that holds anything but an earlier gpun2d result."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a folder")
+        foreign = [p.name for p in out.iterdir() if p.name not in RESULT_FILES]
+        if foreign:
+            raise ConfigError(f"--out {out} already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new folder")
+    return out
+
+
+@contextmanager
+def staged_dir(out: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out``; on success it replaces ``out``."""
+    out = check_out_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(data: dict, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (Path,)):
+        return str(value)
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)
+
+
+def write_clusters_csv(labels: np.ndarray, path: Path, y_true: np.ndarray | None = None) -> None:
+    """One row per sample: index, cluster, and the true label when known."""
+    columns = [np.arange(labels.size), labels]
+    header = "index,cluster"
+    if y_true is not None:
+        columns.append(y_true)
+        header += ",label"
+    np.savetxt(path, np.column_stack(columns).astype(np.int64), fmt="%d", delimiter=",", header=header, comments="")
+
+
+def command_line() -> str:
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

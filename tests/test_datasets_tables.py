@@ -1,0 +1,231 @@
+"""load_file: users' npy / npz / csv / tsv / parquet files, labels, validation, cuDF branch."""
+
+from __future__ import annotations
+
+import gzip
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gpun2d.datasets import load, load_file
+from gpun2d.errors import ConfigError, DataError, DeviceError
+
+try:
+    import data_fixtures as fx
+except ImportError:  # tests/ imported as a package
+    from tests import data_fixtures as fx
+
+isolated = fx.isolated
+
+X0 = np.arange(24, dtype=np.float64).reshape(6, 4) / 7.0
+Y0 = np.array([2, 0, 1, 2, 1, 0])
+
+
+def write_csv(path, X=X0, y=Y0, header=True, sep=","):
+    lines = []
+    if header:
+        lines.append(sep.join([f"f{j}" for j in range(X.shape[1])] + ["label"]))
+    lines += [sep.join([repr(float(v)) for v in row] + [str(t)]) for row, t in zip(X, y)]
+    text = "\n".join(lines) + "\n"
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def check(X, y=None):
+    assert X.dtype == np.float32 and X.flags.c_contiguous and X.ndim == 2
+    np.testing.assert_allclose(X, X0, rtol=1e-6)
+    if y is not None:
+        assert y.dtype == np.int64
+        np.testing.assert_array_equal(y, Y0)
+
+
+# --- formats -------------------------------------------------------------------------------
+
+def test_npy(tmp_path):
+    np.save(tmp_path / "x.npy", X0)
+    X, y = load_file(tmp_path / "x.npy")
+    check(X)
+    assert y is None
+    np.save(tmp_path / "i.npy", np.arange(6).reshape(3, 2))
+    assert load_file(tmp_path / "i.npy")[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("xkey, ykey", [("X", "y"), ("x", "labels"), ("data", "target")])
+def test_npz_keys(tmp_path, xkey, ykey):
+    np.savez(tmp_path / "d.npz", **{xkey: X0, ykey: Y0})
+    check(*load_file(tmp_path / "d.npz"))
+
+
+def test_npz_single_array_and_named_labels(tmp_path):
+    np.savez(tmp_path / "a.npz", X0)
+    X, y = load_file(tmp_path / "a.npz")
+    check(X)
+    assert y is None
+    np.savez(tmp_path / "b.npz", X=X0, klass=Y0)
+    check(*load_file(tmp_path / "b.npz", label_column="klass"))
+    np.savez(tmp_path / "c.npz", a=X0, b=X0)
+    with pytest.raises(DataError, match=r"no data array; name it one of X, x, data \(arrays are \['a', 'b'\]\)"):
+        load_file(tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize("name, sep", [("d.csv", ","), ("d.tsv", "\t"), ("d.csv.gz", ",")])
+def test_delimited_with_header(tmp_path, name, sep):
+    path = write_csv(tmp_path / name, sep=sep)
+    check(*load_file(path, label_column="label"))
+
+
+def test_csv_without_header_keeps_first_row(tmp_path):
+    path = write_csv(tmp_path / "d.csv", header=False)
+    X, y = load_file(path, label_column=4)
+    check(X, y)
+    X, y = load_file(path, label_column="-1")
+    check(X, y)
+    X, y = load_file(path)  # no label column: the labels stay a feature
+    assert X.shape == (6, 5) and y is None
+
+
+def test_parquet_with_class_names(tmp_path):
+    frame = pd.DataFrame(X0, columns=[f"f{j}" for j in range(4)])
+    frame["kind"] = np.array(["bee", "cat", "ant"])[Y0]
+    frame.to_parquet(tmp_path / "d.parquet")
+    X, y = load_file(tmp_path / "d.parquet", label_column="kind")
+    check(X)
+    np.testing.assert_array_equal(y, [0, 1, 2, 0, 2, 1])  # codes of the sorted names ant, bee, cat
+
+
+# --- labels --------------------------------------------------------------------------------
+
+def test_separate_label_files(tmp_path):
+    np.save(tmp_path / "x.npy", X0)
+    np.save(tmp_path / "y.npy", Y0 + 1)  # 1-based labels are recoded
+    check(*load_file(tmp_path / "x.npy", labels=tmp_path / "y.npy"))
+    (tmp_path / "y.txt").write_text("".join(f"{v}\n" for v in Y0) + "\n")
+    check(*load_file(tmp_path / "x.npy", labels=tmp_path / "y.txt"))
+    (tmp_path / "h.txt").write_text("label\n" + "".join(f"{v}\n" for v in Y0))
+    check(*load_file(tmp_path / "x.npy", labels=tmp_path / "h.txt"))
+    (tmp_path / "y.csv").write_text("class\n" + "".join(f"{v}\n" for v in Y0))
+    check(*load_file(tmp_path / "x.npy", labels=tmp_path / "y.csv"))
+    (tmp_path / "n.txt").write_text("".join(f"{n}\n" for n in np.array(["a", "b", "c"])[Y0]))
+    check(*load_file(tmp_path / "x.npy", labels=tmp_path / "n.txt"))
+    check(*load_file(tmp_path / "x.npy", labels=Y0))  # an array works too
+
+
+def test_labels_wrong_length(tmp_path):
+    np.save(tmp_path / "x.npy", X0)
+    np.save(tmp_path / "y.npy", Y0[:5])
+    with pytest.raises(DataError, match="5 labels for 6 samples"):
+        load_file(tmp_path / "x.npy", labels=tmp_path / "y.npy")
+
+
+@pytest.mark.parametrize("values, match", [
+    (np.array([0.5, 1, 2, 0, 1, 2]), "fractional"),
+    (np.array([np.nan, 1, 2, 0, 1, 2]), "1 labels are missing"),
+    (np.zeros((6, 2)), "one value per sample"),
+])
+def test_bad_labels(tmp_path, values, match):
+    np.save(tmp_path / "x.npy", X0)
+    with pytest.raises(DataError, match=match):
+        load_file(tmp_path / "x.npy", labels=values)
+
+
+def test_label_arguments_misused(tmp_path):
+    path = write_csv(tmp_path / "d.csv")
+    with pytest.raises(ConfigError, match="not both"):
+        load_file(path, labels=Y0, label_column="label")
+    with pytest.raises(DataError, match=r"no label column 'klass'; columns are f0, f1"):
+        load_file(path, label_column="klass")
+    np.save(tmp_path / "x.npy", X0)
+    with pytest.raises(ConfigError, match="holds X only"):
+        load_file(tmp_path / "x.npy", label_column="y")
+
+
+# --- validation ----------------------------------------------------------------------------
+
+def test_nan_and_inf_rows_are_named(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n,4\n5,inf\n7,8\nnan,1\n")
+    with pytest.raises(DataError, match=r"3 of 5 rows hold NaN, inf .*data rows 1, 2, 4\); drop or impute"):
+        load_file(path)
+
+
+def test_non_numeric_column(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c\n1,2,x\n3,4,y\n")
+    with pytest.raises(DataError, match=r"column 'c' is not numeric \(data row 0: 'x'\).*label_column"):
+        load_file(path)
+    check_ok = load_file(path, label_column="c")
+    assert check_ok[0].shape == (2, 2) and check_ok[1].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("array, match", [
+    (np.arange(5.0), r"2-D .*shape \(5,\).*reshape\(-1, 1\)"),
+    (np.zeros((3, 4, 4)), r"flatten images"),
+    (np.array(["a", "b"]).reshape(2, 1), "numeric"),
+])
+def test_bad_arrays(tmp_path, array, match):
+    np.save(tmp_path / "x.npy", array)
+    with pytest.raises(DataError, match=match):
+        load_file(tmp_path / "x.npy")
+
+
+def test_bad_paths(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_file(tmp_path / "missing.csv")
+    (tmp_path / "x.xlsx").write_text("x")
+    with pytest.raises(DataError, match=r"unsupported file type; use one of .*\.csv.*\.parquet.*\.npz"):
+        load_file(tmp_path / "x.xlsx")
+    (tmp_path / "e.csv").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        load_file(tmp_path / "e.csv")
+    (tmp_path / "p.npy").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="not a readable .npy"):
+        load_file(tmp_path / "p.npy")
+
+
+# --- GPU parsing ---------------------------------------------------------------------------
+
+def test_cuda_without_cudf_is_a_device_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cudf", None)  # import cudf -> ImportError
+    path = write_csv(tmp_path / "d.csv")
+    with pytest.raises(DeviceError, match=r"needs cuDF, which is not installed.*device='cpu'"):
+        load_file(path, device="cuda")
+    with pytest.raises(ConfigError, match="unknown device"):
+        load_file(path, device="tpu")
+    check(*load_file(path, label_column="label", device="auto"))  # auto falls back to pandas
+
+
+@pytest.fixture
+def fake_cudf(monkeypatch):
+    """A stand-in cudf whose read_csv takes only cuDF 26.10's keywords (no delim_whitespace) and uses pandas."""
+    calls = []
+
+    def read_csv(source, sep=",", header="infer", skiprows=0, skipinitialspace=False, compression="infer"):
+        calls.append({"sep": sep, "header": header})
+        frame = pd.read_csv(source, sep=sep, header=header,
+                            skiprows=skiprows, skipinitialspace=skipinitialspace, compression=compression)
+        return types.SimpleNamespace(to_pandas=lambda: frame)
+
+    monkeypatch.setitem(sys.modules, "cudf", types.SimpleNamespace(read_csv=read_csv))
+    return calls
+
+
+def test_cuda_branch_parses_with_cudf(tmp_path, fake_cudf):
+    check(*load_file(write_csv(tmp_path / "d.csv"), label_column="label", device="cuda"))
+    assert fake_cudf == [{"sep": ",", "header": 0}]
+
+
+def test_cuda_branch_for_dataset_text_readers(isolated, monkeypatch, tmp_path, fake_cudf):
+    fx.shrink(monkeypatch, "har", 22)
+    files = fx.har_tables(14, 8)
+    fx.write_har_zip(tmp_path / "h", files, nested=True)
+    X, y = load("har", data_dir=tmp_path / "h", download=False, device="cuda")
+    X0h, y0h = fx.har_expected(files)
+    np.testing.assert_allclose(X, X0h, rtol=1e-6)
+    # cuDF cannot split on whitespace runs: HAR's whitespace tables go through pandas
+    assert fake_cudf == []

@@ -1,0 +1,56 @@
+import pytest
+import torch
+
+from gpun2d import devices
+from gpun2d.devices import DeviceType, resolve_device
+from gpun2d.errors import ConfigError, DeviceError
+
+
+def test_cpu_is_cpu():
+    device = resolve_device("cpu")
+    assert device.type is DeviceType.CPU and device.torch == torch.device("cpu")
+    assert device.backends["manifold"] == "umap-learn"
+
+
+def test_unknown_device_string():
+    with pytest.raises(ConfigError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU case")
+def test_auto_falls_back_to_cpu_without_cuda():
+    assert resolve_device("auto").type is DeviceType.CPU
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU case")
+def test_cuda_without_gpu_names_what_is_missing():
+    with pytest.raises(DeviceError, match="--device cuda is unavailable: .*(CPU-only build|no CUDA GPU)"):
+        resolve_device("cuda")
+
+
+def test_cuda_build_without_gpu_says_no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="torch sees no CUDA GPU"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type is DeviceType.CPU
+
+
+def test_gpu_without_cuml_is_not_auto_and_cuda_says_install(monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(devices, "cuml_import_error", lambda: "ModuleNotFoundError: No module named 'cuml'")
+    assert resolve_device("auto").type is DeviceType.CPU
+    with pytest.raises(DeviceError, match=r"cuML does not import .*gpun2d\[gpu\]"):
+        resolve_device("cuda")
+
+
+def test_gpu_with_cuml_resolves_to_cuda(monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(devices, "cuml_import_error", lambda: None)
+    for request in ("auto", "cuda"):
+        device = resolve_device(request)
+        assert device.is_cuda and device.torch == torch.device("cuda", 0)
+        assert device.backends["manifold"] == "cuml.manifold.UMAP"
