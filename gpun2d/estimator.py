@@ -45,6 +45,10 @@ class N2D(ClusterMixin, BaseEstimator):
     umap_neighbors, umap_min_dist, umap_dim, umap_metric :
         UMAP settings (paper: 20, 0.0, ``n_clusters``, euclidean). More
         neighbours favour global structure; ``min_dist=0`` packs clusters.
+    umap_init, umap_knn :
+        UMAP's starting layout (``spectral``, ``random``, ``pca``) and k-NN
+        source (``umap``, or ``exact`` for cuML NearestNeighbors on the GPU);
+        see :class:`gpun2d.manifold.UMAPParams`.
     cluster : {"gmm", "kmeans"}
         Full-covariance Gaussian mixture (paper) or k-means.
     cluster_n_init : int
@@ -88,6 +92,8 @@ class N2D(ClusterMixin, BaseEstimator):
         umap_min_dist: float = 0.0,
         umap_dim: int | None = None,
         umap_metric: str = "euclidean",
+        umap_init: str = "spectral",
+        umap_knn: str = "umap",
         cluster: str = "gmm",
         cluster_n_init: int = 10,
         device: str = "auto",
@@ -104,7 +110,8 @@ class N2D(ClusterMixin, BaseEstimator):
     ):
         self.n_clusters, self.epochs, self.batch_size, self.lr, self.hidden = n_clusters, epochs, batch_size, lr, hidden
         self.umap_neighbors, self.umap_min_dist, self.umap_dim = umap_neighbors, umap_min_dist, umap_dim
-        self.umap_metric, self.cluster, self.cluster_n_init = umap_metric, cluster, cluster_n_init
+        self.umap_metric, self.umap_init, self.umap_knn = umap_metric, umap_init, umap_knn
+        self.cluster, self.cluster_n_init = cluster, cluster_n_init
         self.device, self.random_state, self.ae_weights = device, random_state, ae_weights
         self.compile, self.cuda_graphs, self.bf16 = compile, cuda_graphs, bf16
         self.checkpoint_path, self.checkpoint_every, self.resume = checkpoint_path, checkpoint_every, resume
@@ -179,6 +186,8 @@ class N2D(ClusterMixin, BaseEstimator):
                 n_neighbors=self.umap_neighbors,
                 min_dist=self.umap_min_dist,
                 metric=self.umap_metric,
+                init=self.umap_init,
+                knn=self.umap_knn,
             )
             self.manifold_ = Manifold(params, self.device_, random_state=seed)
             embedding = self.manifold_.fit_transform(Z)

@@ -18,6 +18,9 @@ from .handoff import to_device_array, to_torch
 
 log = logging.getLogger(__name__)
 
+INITS = ("spectral", "random", "pca")
+KNN_SOURCES = ("umap", "exact")
+
 
 @dataclass(frozen=True)
 class UMAPParams:
@@ -32,6 +35,8 @@ class UMAPParams:
     n_neighbors: int = 20
     min_dist: float = 0.0
     metric: str = "euclidean"
+    init: str = "spectral"
+    knn: str = "umap"
     build_algo: str = "brute_force_knn"
 
     def validate(self, n_samples: int) -> None:
@@ -45,6 +50,10 @@ class UMAPParams:
             )
         if not 0.0 <= self.min_dist:
             raise ConfigError(f"UMAP min_dist must be >= 0, got {self.min_dist}")
+        if self.init not in INITS:
+            raise ConfigError(f"UMAP init must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.knn not in KNN_SOURCES:
+            raise ConfigError(f"UMAP knn must be one of {', '.join(KNN_SOURCES)}, got {self.knn!r}")
 
 
 class Manifold:
@@ -56,14 +65,18 @@ class Manifold:
 
     def fit_transform(self, Z: torch.Tensor) -> torch.Tensor:
         self.params.validate(Z.shape[0])
-        self.model_ = build_umap(self.params, self.device, self.random_state)
+        Z = Z.float().contiguous()
+        init = pca_layout(Z, self.params.n_components) if self.params.init == "pca" else self.params.init
+        self.model_ = build_umap(self.params, self.device, self.random_state, init=init)
+        data = to_device_array(Z)
         if self.device.is_cuda:
-            out = self.model_.fit_transform(to_device_array(Z.float().contiguous()))
+            knn_graph = exact_knn_graph(data, self.params) if self.params.knn == "exact" else None
+            out = self.model_.fit_transform(data, knn_graph=knn_graph)
         else:
             with warnings.catch_warnings():
                 # umap-learn warns that a fixed random_state disables parallelism: we want repeatability
                 warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
-                out = self.model_.fit_transform(to_device_array(Z.float().contiguous()))
+                out = self.model_.fit_transform(data)
         return to_torch(out, device=Z.device, dtype=torch.float32)
 
     def transform(self, Z: torch.Tensor) -> torch.Tensor:
@@ -73,10 +86,22 @@ class Manifold:
         return to_torch(out, device=Z.device, dtype=torch.float32)
 
 
-def build_umap(params: UMAPParams, device: Device, random_state: int | None):
+def pca_layout(Z: torch.Tensor, n_components: int) -> torch.Tensor | object:
+    """Leading principal components of ``Z``, scaled to UMAP's usual +-10 box, on Z's device."""
+    centred = Z - Z.mean(dim=0)
+    q = min(n_components, Z.shape[1])
+    _, _, V = torch.pca_lowrank(centred, q=q, center=False)
+    layout = centred @ V[:, :q]
+    if q < n_components:  # fewer input dimensions than output ones: pad with zeros
+        layout = torch.nn.functional.pad(layout, (0, n_components - q))
+    layout = 10.0 * layout / layout.abs().max().clamp_min(1e-12)
+    return to_device_array(layout.float().contiguous())
+
+
+def build_umap(params: UMAPParams, device: Device, random_state: int | None, init="spectral"):
     """The backend's UMAP estimator, configured from ``params``."""
     if device.is_cuda:
-        return build_cuml_umap(params, random_state)
+        return build_cuml_umap(params, random_state, init=init)
     import umap
 
     return umap.UMAP(
@@ -84,11 +109,12 @@ def build_umap(params: UMAPParams, device: Device, random_state: int | None):
         min_dist=params.min_dist,
         n_components=params.n_components,
         metric=params.metric,
+        init=init,
         random_state=random_state,
     )
 
 
-def build_cuml_umap(params: UMAPParams, random_state: int | None):
+def build_cuml_umap(params: UMAPParams, random_state: int | None, init="spectral"):
     """cuML's UMAP with outputs kept on the device as CuPy arrays.
 
     ``build_algo='brute_force_knn'`` computes the exact k-NN graph (what
@@ -104,11 +130,30 @@ def build_cuml_umap(params: UMAPParams, random_state: int | None):
         min_dist=params.min_dist,
         n_components=params.n_components,
         metric=params.metric,
+        init=init,
         random_state=random_state,
         build_algo=params.build_algo,
         hash_input=True,
         output_type="cupy",
     )
+
+
+def build_cuml_neighbors(params: UMAPParams):
+    """cuML's exact (brute-force) nearest neighbours, outputs on the device."""
+    from cuml.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=params.n_neighbors, algorithm="brute", metric=params.metric,
+                            output_type="cupy")
+
+
+def exact_knn_graph(data, params: UMAPParams) -> tuple:
+    """``(indices, distances)`` of every point's ``n_neighbors`` nearest, itself first, for cuML UMAP.
+
+    cuML's ``kneighbors`` returns ``(distances, indices)``; UMAP's ``knn_graph``
+    wants the reverse order, as a tuple.
+    """
+    distances, indices = build_cuml_neighbors(params).fit(data).kneighbors(data)
+    return (indices, distances)
 
 
 def params_dict(params: UMAPParams) -> dict:

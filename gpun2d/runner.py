@@ -40,6 +40,8 @@ class RunConfig:
     umap_neighbors: int = 20
     umap_min_dist: float = 0.0
     umap_dim: int | None = None
+    umap_init: str = "spectral"
+    umap_knn: str = "umap"
     cluster: str = "gmm"
     cluster_n_init: int = 10
     device: str = "auto"
@@ -113,10 +115,11 @@ def make_estimator(config: RunConfig, n_clusters: int, on_epoch=None, on_stage=N
     return N2D(
         n_clusters, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
         umap_neighbors=config.umap_neighbors, umap_min_dist=config.umap_min_dist, umap_dim=config.umap_dim,
-        cluster=config.cluster, cluster_n_init=config.cluster_n_init, device=config.device,
-        random_state=config.seed, ae_weights=config.ae_weights, compile=config.compile_,
-        cuda_graphs=config.cuda_graphs, bf16=config.bf16, checkpoint_path=checkpoint,
-        checkpoint_every=config.checkpoint_every, resume=config.resume, on_epoch=on_epoch, on_stage=on_stage,
+        umap_init=config.umap_init, umap_knn=config.umap_knn, cluster=config.cluster,
+        cluster_n_init=config.cluster_n_init, device=config.device, random_state=config.seed,
+        ae_weights=config.ae_weights, compile=config.compile_, cuda_graphs=config.cuda_graphs, bf16=config.bf16,
+        checkpoint_path=checkpoint, checkpoint_every=config.checkpoint_every, resume=config.resume,
+        on_epoch=on_epoch, on_stage=on_stage,
     )
 
 
