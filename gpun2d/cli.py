@@ -191,6 +191,11 @@ def datasets_fetch(names: tuple[str, ...], data_dir: Path | None) -> None:
         click.echo(f"{name}: ready in {path}")
 
 
+from .study import study  # noqa: E402
+
+cli.add_command(study)
+
+
 def main() -> None:
     cli(prog_name="gpun2d")
 

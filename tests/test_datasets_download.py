@@ -214,3 +214,16 @@ def test_real_sources_are_registered():
     assert DATASETS["usps"].resources[0] == Resource("usps.bz2", "ec16c51db3855ca6c91edd34d0e9b197")
     urls = download.urls_for(replace(DATASETS["har"]), fx.HAR_OUTER)
     assert urls == ["https://archive.ics.uci.edu/static/public/240/" + fx.HAR_OUTER]
+
+
+def test_cli_datasets_fetch(isolated, monkeypatch, tmp_path, server):
+    from click.testing import CliRunner
+
+    from gpun2d.cli import cli
+
+    serve_mnist_test(monkeypatch, tmp_path, server)
+    result = CliRunner().invoke(cli, ["datasets", "fetch", "mnist-test"])
+    assert result.exit_code == 0, result.output
+    assert f"mnist-test: ready in {tmp_path / 'cache' / 'mnist'}" in result.output
+    result = CliRunner().invoke(cli, ["datasets", "fetch", "nope"])
+    assert result.exit_code == 1 and "Error: unknown dataset" in result.output

@@ -1,0 +1,257 @@
+"""Run a study: every planned run not already on disk, one JSON each, then the report.
+
+A run is the pipeline for one seed (``--vary ae``), UMAP and the mixture on the
+shared autoencoder (``manifold``), or the mixture alone on the shared
+embedding (``cluster``). The shared autoencoder and embedding come from one
+full fit with the first seed and are cached in ``OUT/cache``, so a resumed
+study never trains them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..devices import Device, resolve_device
+from ..errors import ConfigError
+from ..handoff import to_numpy
+from ..metrics import evaluate
+from ..report import now_iso
+from ..runner import LoadedData, RunConfig, load_data, resolve_n_clusters
+from . import storage
+from .plan import RunSpec, StudyConfig, plan_runs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What one run produced, before scoring."""
+
+    labels: np.ndarray
+    timings: dict[str, float]
+    cluster: dict
+    training: dict = field(default_factory=dict)
+
+
+@dataclass
+class Hooks:
+    """Progress callbacks; all optional."""
+
+    on_stage: Callable[[str], None] | None = None
+    on_epoch: Callable[[int, float], None] | None = None
+    on_run: Callable[[str], None] | None = None
+    on_run_done: Callable[[str], None] | None = None
+    on_start: Callable[[int, int], None] | None = None  # (runs in the study, runs already done)
+
+
+@dataclass
+class DatasetContext:
+    name: str
+    data: LoadedData
+    n_clusters: int
+    load_seconds: float
+    shared: dict | None = None  # record of the shared autoencoder/embedding (--vary manifold|cluster)
+    embedding: torch.Tensor | None = None  # the shared embedding, once --vary cluster loaded it
+
+
+# ----------------------------------------------------------------- one run
+def fit_pipeline(X: np.ndarray, n_clusters: int, seed: int, n_init: int, config: StudyConfig, device: Device,
+                 ae_weights: Path | None = None, hooks: Hooks | None = None):
+    """A fitted :class:`gpun2d.N2D` (the whole pipeline, or UMAP + mixture on given weights)."""
+    from ..estimator import N2D
+
+    hooks = hooks or Hooks()
+    model = N2D(n_clusters, epochs=config.epochs, batch_size=config.batch_size, cluster=config.cluster,
+                cluster_n_init=n_init, device=device, random_state=seed, ae_weights=ae_weights,
+                on_epoch=hooks.on_epoch, on_stage=hooks.on_stage)
+    return model.fit(X)
+
+
+def make_clusterer(method: str, n_clusters: int, n_init: int, seed: int, device: Device):
+    from ..kmeans import KMeans
+    from ..mixture import GaussianMixture
+
+    if method == "kmeans":
+        return KMeans(n_clusters, n_init=n_init, random_state=seed, device=device)
+    return GaussianMixture(n_clusters, n_init=n_init, random_state=seed, device=None)
+
+
+def cluster_record(method: str, n_init: int, model) -> dict:
+    return {"method": method, "n_init": n_init, "best_restart": model.best_restart_, "restarts": model.restarts_}
+
+
+def run_one(spec: RunSpec, ctx: DatasetContext, config: StudyConfig, device: Device, hooks: Hooks) -> Outcome:
+    """Execute one planned run; the shared autoencoder/embedding must already be cached."""
+    if spec.vary == "cluster":
+        if hooks.on_stage:
+            hooks.on_stage("cluster")
+        start = time.perf_counter()
+        model = make_clusterer(config.cluster, ctx.n_clusters, spec.n_init, spec.mixture_seed, device)
+        labels = model.fit_predict(ctx.embedding)
+        if device.is_cuda:
+            torch.cuda.synchronize(device.torch)
+        seconds = time.perf_counter() - start
+        return Outcome(to_numpy(labels), {"cluster": seconds, "total": seconds},
+                       cluster_record(config.cluster, spec.n_init, model))
+    weights = None
+    if spec.vary == "manifold":
+        weights = storage.cache_paths(config.out, spec.dataset, config.shared_seed)["ae"]
+    model = fit_pipeline(ctx.data.X, ctx.n_clusters, spec.seed, spec.n_init, config, device, weights, hooks)
+    training = {"epochs_run": len(model.history_), "final_loss": model.history_[-1] if model.history_ else None}
+    return Outcome(to_numpy(model.labels_tensor_), dict(model.timings_),
+                   cluster_record(config.cluster, spec.n_init, model.cluster_model_), training)
+
+
+def stage_seeds(spec: RunSpec, config: StudyConfig) -> dict[str, int]:
+    """Which seed drove each stage of a run."""
+    fixed = config.shared_seed
+    ae = spec.seed if spec.vary == "ae" else fixed
+    umap = fixed if spec.vary == "cluster" else spec.seed
+    return {"autoencoder": ae, "manifold": umap, "cluster": spec.mixture_seed}
+
+
+def run_record(spec: RunSpec, outcome: Outcome, ctx: DatasetContext, config: StudyConfig, device: Device) -> dict:
+    """The content of ``runs/<name>.json``."""
+    return {
+        "gpun2d": __version__,
+        "created": now_iso(),
+        "run": spec.name,
+        "dataset": spec.dataset,
+        "vary": spec.vary,
+        "seed": spec.seed,
+        "n_init": spec.n_init,
+        "seeds": stage_seeds(spec, config),
+        "settings": config.fingerprint(),
+        "data": {**ctx.data.info, "n_clusters": ctx.n_clusters, "load_seconds": ctx.load_seconds},
+        "metrics": evaluate(ctx.data.y, outcome.labels),
+        "timings": outcome.timings,
+        "cluster": outcome.cluster,
+        "training": outcome.training,
+        "device": {"requested": config.device, "resolved": str(device), "name": device.describe()},
+        "labels": outcome.labels.astype(np.int64).tolist(),
+    }
+
+
+# ------------------------------------------------------------ shared stages
+def as_flags(settings: dict) -> str:
+    """``{'epochs': 2}`` -> ``--epochs 2``, for messages."""
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in settings.items())
+
+
+def shared_fingerprint(config: StudyConfig) -> dict:
+    return {"epochs": config.epochs, "batch_size": config.batch_size}
+
+
+def ensure_shared(ctx: DatasetContext, config: StudyConfig, device: Device, hooks: Hooks) -> dict:
+    """Train (once) the autoencoder and embedding that --vary manifold/cluster hold fixed; return their record.
+
+    The three cache files are written in order, the record last, so a record on
+    disk means the weights and embedding beside it are complete.
+    """
+    seed = config.shared_seed
+    paths = storage.cache_paths(config.out, ctx.name, seed)
+    if paths["meta"].exists():
+        meta = storage.load_json(paths["meta"])
+        if meta["settings"] != shared_fingerprint(config):
+            raise ConfigError(
+                f"{paths['meta']} was made with {as_flags(meta['settings'])}, not "
+                f"{as_flags(shared_fingerprint(config))}; resume with the same settings, or start a new --out"
+            )
+        return meta
+    if hooks.on_run:
+        hooks.on_run(f"{ctx.name}: shared autoencoder + embedding (seed {seed})")
+    model = fit_pipeline(ctx.data.X, ctx.n_clusters, seed, 1, config, device, hooks=hooks)
+    model.save_autoencoder(paths["ae"])  # atomic
+    storage.save_npy(to_numpy(model.embedding_tensor_), paths["embedding"])
+    meta = {
+        "created": now_iso(), "dataset": ctx.name, "seed": seed, "settings": shared_fingerprint(config),
+        "timings": {key: model.timings_[key] for key in ("autoencoder", "manifold")},
+        "training": {"epochs_run": len(model.history_), "final_loss": model.history_[-1] if model.history_ else None},
+        "files": [str(p.relative_to(config.out)) for p in (paths["ae"], paths["embedding"])],
+    }
+    storage.save_json(meta, paths["meta"])
+    return meta
+
+
+def load_context(name: str, config: StudyConfig, hooks: Hooks) -> DatasetContext:
+    if hooks.on_stage:
+        hooks.on_stage("load")
+    run_config = RunConfig(dataset=name, data_dir=config.data_dir, no_download=config.no_download,
+                           device=config.device, quiet=config.quiet)
+    start = time.perf_counter()
+    data = load_data(run_config, progress=False)
+    return DatasetContext(name, data, resolve_n_clusters(run_config, data), time.perf_counter() - start)
+
+
+# -------------------------------------------------------------- the study
+def existing_record(spec: RunSpec, config: StudyConfig) -> dict | None:
+    path = spec.path(config.out)
+    if not path.exists():
+        return None
+    record = storage.load_json(path)
+    if record.get("settings") != config.fingerprint():
+        raise ConfigError(
+            f"{path} was made with {as_flags(record.get('settings') or {})}, not "
+            f"{as_flags(config.fingerprint())}; resume with the same settings, or start a new --out"
+        )
+    return record
+
+
+def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
+    """Run whatever of the study is not on disk yet, then write the report; returns ``study.json``'s content."""
+    from .report import build_study, write_reports
+
+    hooks = hooks or Hooks()
+    config.validate()
+    out = Path(config.out)
+    runs = plan_runs(config)
+    done = {spec.name for spec in runs if existing_record(spec, config) is not None}
+    if config.report_only:
+        runs = [spec for spec in runs if spec.name in done]
+        if not runs:
+            raise ConfigError(f"{out} holds no finished run of this study; run it first (without --report-only)")
+    storage.check_study_dir(out, config.resume or config.report_only)
+    if not config.report_only:  # a study still running there may own those files
+        storage.remove_stale_temps(out)
+    pending = [spec for spec in runs if spec.name not in done]
+    device = resolve_device(config.device)
+    if hooks.on_start:
+        hooks.on_start(len(runs), len(runs) - len(pending))
+
+    ctx: DatasetContext | None = None
+    for spec in pending:
+        if ctx is None or ctx.name != spec.dataset:
+            ctx = None  # free the previous dataset first
+            ctx = load_context(spec.dataset, config, hooks)
+        if spec.vary != "ae" and ctx.shared is None:
+            ctx.shared = ensure_shared(ctx, config, device, hooks)
+        if spec.vary == "cluster" and ctx.embedding is None:
+            path = storage.cache_paths(out, spec.dataset, config.shared_seed)["embedding"]
+            ctx.embedding = torch.from_numpy(np.load(path)).to(device.torch)
+        if hooks.on_run:
+            hooks.on_run(spec.name)
+        record = run_record(spec, run_one(spec, ctx, config, device, hooks), ctx, config, device)
+        storage.save_json(record, spec.path(out))
+        log.info("%s: ACC %.4f NMI %.4f", spec.name, record["metrics"]["acc"], record["metrics"]["nmi"])
+        if hooks.on_run_done:
+            hooks.on_run_done(spec.name)
+
+    if hooks.on_stage:
+        hooks.on_stage("write")
+    records = [storage.load_json(spec.path(out)) for spec in runs]
+    shared = {}
+    if config.vary != "ae":
+        for name in config.datasets:
+            meta = storage.cache_paths(out, name, config.shared_seed)["meta"]
+            shared[name] = storage.load_json(meta) if meta.exists() else None
+    study = build_study(records, config, shared)
+    write_reports(study, out)
+    return study

@@ -1,0 +1,63 @@
+"""Progress of a study: one bar over its runs, with the current run and stage beside it; can be silenced."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..progress import STAGE_NAMES
+from .execute import Hooks
+
+
+class StudyProgress:
+    """Context manager whose :attr:`hooks` drive the bar; ``quiet`` shows nothing."""
+
+    def __init__(self, epochs: int, quiet: bool = False, console: Console | None = None):
+        self.epochs, self.quiet = epochs, quiet
+        self.console = console or Console(stderr=True, log_path=False)
+        self._progress: Progress | None = None
+        self._task = None
+        self._run = ""
+        self.hooks = Hooks(on_stage=self.on_stage, on_epoch=self.on_epoch, on_run=self.on_run,
+                           on_run_done=self.on_run_done, on_start=self.on_start)
+
+    def __enter__(self) -> "StudyProgress":
+        if not self.quiet:
+            self._progress = Progress(
+                TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[stage]}"),
+                console=self.console, transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def _update(self, stage: str, advance: int = 0) -> None:
+        if self._progress is not None and self._task is not None:
+            text = f"{self._run}: {stage}" if self._run else stage
+            self._progress.update(self._task, advance=advance, stage=text)
+
+    def on_start(self, total: int, done: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task("runs", total=total, completed=done, stage="starting")
+            if done == total:
+                self._progress.console.log(f"all {total} runs are done; rewriting the report")
+            elif done:
+                self._progress.console.log(f"resuming: {done} of {total} runs already done")
+
+    def on_run(self, name: str) -> None:
+        self._run = name
+        self._update("")
+
+    def on_stage(self, stage: str) -> None:
+        self._update(stage=STAGE_NAMES.get(stage, stage))
+
+    def on_epoch(self, epoch: int, loss: float) -> None:
+        self._update(stage=f"autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}")
+
+    def on_run_done(self, name: str) -> None:
+        self._update("done", advance=1)
+        self._run = ""

@@ -1,0 +1,88 @@
+"""A study's working folder: every file written whole (temp file + ``os.replace``) or not at all.
+
+Layout of ``OUT/``::
+
+    runs/<dataset>-<vary>-seed<S>[-restarts<R>].json   one finished run each
+    cache/<dataset>-seed<S>-ae.pt                       autoencoder kept fixed (--vary manifold|cluster)
+    cache/<dataset>-seed<S>-embedding.npy               its UMAP embedding (--vary cluster)
+    cache/<dataset>-seed<S>.json                        how and how fast they were made
+    study.json, study.md, study.png                     the report, rewritten at the end
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from ..report import write_json
+
+TEMP_PREFIX = ".gpun2d-"
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it becomes ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def save_json(data: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        write_json(data, tmp)
+
+
+def save_text(text: str, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_npy(array: np.ndarray, path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+
+
+def load_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable study file ({exc}); delete it to redo that run") from exc
+
+
+def remove_stale_temps(out: Path) -> None:
+    """Temporary files left by a study that was killed mid-write."""
+    for folder in (out / "runs", out / "cache", out):
+        if folder.is_dir():
+            for leftover in folder.glob(f"{TEMP_PREFIX}*"):
+                leftover.unlink(missing_ok=True)
+
+
+def check_study_dir(out: Path, resume: bool) -> None:
+    """A new study needs an empty or absent folder; ``--resume`` needs nothing."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    if resume or not out.exists():
+        return
+    if any((out / "runs").glob("*.json")) or any((out / "cache").glob("*")):
+        raise ConfigError(f"--out {out} already holds a study; add --resume to continue it, or choose a new --out")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ("runs", "cache"))
+    if foreign:
+        raise ConfigError(f"--out {out} already holds other files ({', '.join(foreign[:3])}); choose a new folder")
+
+
+def cache_paths(out: Path, dataset: str, seed: int) -> dict[str, Path]:
+    stem = Path(out) / "cache" / f"{dataset}-seed{seed}"
+    return {"ae": Path(f"{stem}-ae.pt"), "embedding": Path(f"{stem}-embedding.npy"), "meta": Path(f"{stem}.json")}
