@@ -18,19 +18,20 @@ def test_single_init_matches_scikit_learn_kmeans_init(digits_umap):
     """The paper's GMM: scikit-learn's default k-means init, same seed -> same fit."""
     Z, _ = digits_umap
     reference = SKGaussianMixture(10, covariance_type="full", random_state=0).fit(Z)
-    ours = GaussianMixture(10, n_init=1, random_state=0).fit(torch.from_numpy(Z))
-    assert ari(reference.predict(Z), ours.predict(Z)) >= 0.99
-    assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=0.005)
-    assert ours._array_api  # ran through the Array API on torch tensors
+    for array_api in (True, None):  # the Array API on torch tensors (the GPU code path), and NumPy views
+        ours = GaussianMixture(10, n_init=1, random_state=0, array_api=array_api).fit(torch.from_numpy(Z))
+        assert ari(reference.predict(Z), ours.predict(Z)) >= 0.99
+        assert ours.lower_bound_ == pytest.approx(reference.lower_bound_, rel=0.005)
+        assert ours._array_api is bool(array_api)
 
 
 def test_restarts_pick_the_highest_likelihood(digits_umap):
     Z = torch.from_numpy(digits_umap[0])
-    singles = {s: GaussianMixture(10, n_init=1, random_state=s).fit(Z) for s in (2, 3, 4)}
+    singles = {s: GaussianMixture(10, n_init=1, random_state=s, array_api=True).fit(Z) for s in (2, 3, 4)}
     bounds = {s: m.lower_bound_ for s, m in singles.items()}
     # on this embedding single inits disagree: seed 2 stops in a worse local optimum
     assert bounds[2] < bounds[3] - 0.1
-    best = GaussianMixture(10, n_init=3, random_state=2).fit(Z)
+    best = GaussianMixture(10, n_init=3, random_state=2, array_api=True).fit(Z)
     assert best.lower_bound_ == max(bounds.values())
     assert [r["seed"] for r in best.restarts_] == [2, 3, 4]
     assert best.restarts_[best.best_restart_]["lower_bound"] == best.lower_bound_
@@ -63,13 +64,22 @@ def test_outputs_follow_the_input_type(blobs):
 
 
 def test_numpy_fallback_when_scipy_lacks_array_api(blobs, monkeypatch):
-    X, _ = blobs
-    expected = GaussianMixture(3, n_init=1, random_state=0).fit(X)
+    X = torch.from_numpy(blobs[0])
+    expected = GaussianMixture(3, n_init=1, random_state=0, array_api=True).fit(X)
+    assert expected._array_api
     monkeypatch.setattr(mixture, "scipy_array_api_enabled", lambda: False)
-    fallback = GaussianMixture(3, n_init=1, random_state=0).fit(X)
+    fallback = GaussianMixture(3, n_init=1, random_state=0, array_api=True).fit(X)
     assert not fallback._array_api
     assert fallback.lower_bound_ == pytest.approx(expected.lower_bound_, rel=1e-9)
-    np.testing.assert_array_equal(fallback.predict(X), expected.predict(X))
+    assert torch.equal(fallback.predict(X), expected.predict(X))
+
+
+def test_cuda_tensors_without_scipy_array_api_say_what_to_do(monkeypatch):
+    monkeypatch.setattr(mixture, "scipy_array_api_enabled", lambda: False)
+    fake_cuda = torch.zeros(1)
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    with pytest.raises(mixture.DeviceError, match="SCIPY_ARRAY_API=1"):
+        GaussianMixture(2)._use_array_api(fake_cuda)
 
 
 def test_empty_kmeans_cluster_stays_finite():
