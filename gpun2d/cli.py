@@ -196,6 +196,11 @@ from .study import study  # noqa: E402
 cli.add_command(study)
 
 
+from .bench import bench  # noqa: E402
+
+cli.add_command(bench)
+
+
 def main() -> None:
     cli(prog_name="gpun2d")
 

@@ -25,6 +25,7 @@ from .errors import ConfigError
 
 PACKAGES = ("gpun2d", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "cuml-cu13", "cupy-cuda13x", "cudf-cu13")
 RESULT_FILES = ("results.json", "clusters.csv", "embedding.npy", "autoencoder.pt", "embedding.png")
+BENCH_FILES = ("bench.json", "bench.md")
 
 
 def package_versions() -> dict[str, str]:
@@ -42,22 +43,22 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def check_out_dir(out: str | Path) -> Path:
-    """Refuse an existing folder that holds anything but an earlier gpun2d result."""
+def check_out_dir(out: str | Path, owned: tuple[str, ...] = RESULT_FILES) -> Path:
+    """Refuse an existing folder that holds anything but files of an earlier result (``owned``)."""
     out = Path(out)
     if out.exists():
         if not out.is_dir():
             raise ConfigError(f"--out {out} exists and is not a folder")
-        foreign = [p.name for p in out.iterdir() if p.name not in RESULT_FILES]
+        foreign = [p.name for p in out.iterdir() if p.name not in owned]
         if foreign:
             raise ConfigError(f"--out {out} already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new folder")
     return out
 
 
 @contextmanager
-def staged_dir(out: str | Path) -> Iterator[Path]:
+def staged_dir(out: str | Path, owned: tuple[str, ...] = RESULT_FILES) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out``."""
-    out = check_out_dir(out)
+    out = check_out_dir(out, owned)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:

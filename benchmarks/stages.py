@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Each N2D stage of gpun2d against its usual alternative: same input, same run, same machine.
+
+  trainer   gpun2d.training.train_autoencoder (data resident on the device, fused Adam,
+            one host sync per epoch, TF32 on CUDA) vs the plain eager PyTorch loop most code
+            uses (DataLoader over host tensors, a copy and a .item() per batch; written below)
+  manifold  cuML UMAP vs umap-learn on the same autoencoder embedding
+  mixture   gpun2d's GaussianMixture on the device's tensors vs scikit-learn on NumPy
+  scaling   every stage at each of --sizes (nested seeded subsets of one dataset)
+
+On a machine without a usable GPU everything runs on the CPU and the cuML comparison is
+skipped with a note. Figures are printed and written to --out (JSON); nothing is asserted.
+
+  python benchmarks/stages.py --dataset fashion --sizes 10000,35000,70000 --epochs 5
+  python benchmarks/stages.py --dataset digits --sizes 300,1797 --epochs 1 --device cpu --out stages.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from gpun2d import datasets
+from gpun2d.autoencoder import AutoEncoder, encode
+from gpun2d.benchmarking import describe_machine, machine_info
+from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
+from gpun2d.handoff import to_numpy
+from gpun2d.manifold import Manifold, UMAPParams
+from gpun2d.mixture import GaussianMixture
+from gpun2d.report import command_line, now_iso, write_json
+from gpun2d.training import TrainOptions, train_autoencoder
+
+STAGES = ("trainer", "manifold", "mixture")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="fashion", help="dataset to subsample (default: fashion)")
+    parser.add_argument("--sizes", default="10000,35000,70000",
+                        help="comma-separated sample counts (default: 10000,35000,70000)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs timed per trainer (default: 5)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--cluster-n-init", type=int, default=10, help="mixture restarts, both sides (default: 10)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    parser.add_argument("--data-dir", type=Path, help="folder holding the dataset's files")
+    parser.add_argument("--no-download", action="store_true", help="never download missing files")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="torch.compile gpun2d's training step")
+    parser.add_argument("--cuda-graphs", action="store_true", help="CUDA-graph gpun2d's training step")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the untimed warm-up pass (JIT, CUDA and cuML start-up then land in the first size)")
+    parser.add_argument("--out", type=Path, help="JSON file to write (default: stages-TIMESTAMP.json)")
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    except ValueError:
+        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
+    if not args.sizes or min(args.sizes) < 30:
+        parser.error("--sizes needs at least one size, each >= 30 (UMAP uses 20 neighbours)")
+    return args
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device: torch.device):
+    """Run ``fn()``; returns (its result, wall seconds) with the device's queue drained."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def eager_dataloader_loop(model: AutoEncoder, X_host: torch.Tensor, epochs: int, batch_size: int, lr: float,
+                          seed: int) -> list[float]:
+    """The baseline: the training loop of most PyTorch code, eager and unfused.
+
+    A shuffling DataLoader over host memory, each batch copied to the model's
+    device, Adam's default kernels, and ``loss.item()`` (a host sync) per step.
+    """
+    device = next(model.parameters()).device
+    loader = DataLoader(TensorDataset(X_host), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    model.train()
+    for _ in range(epochs):
+        total = 0.0
+        for (xb,) in loader:
+            xb = xb.to(device)
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(xb), xb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * xb.shape[0]
+        losses.append(total / len(X_host))
+    return losses
+
+
+def compare_trainers(X: np.ndarray, n_clusters: int, args, device: Device) -> tuple[dict, AutoEncoder]:
+    """Both loops from the same initial weights for ``args.epochs`` epochs; returns the row and gpun2d's model."""
+    torch.manual_seed(args.seed)
+    model = AutoEncoder(X.shape[1], n_clusters).to(device.torch)
+    baseline = copy.deepcopy(model)
+    X_host = torch.from_numpy(X)
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    losses_base, base_s = timed(lambda: eager_dataloader_loop(baseline, X_host, args.epochs, args.batch_size,
+                                                              args.lr, args.seed), device.torch)
+    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, compile=args.compile,
+                           cuda_graphs=args.cuda_graphs)
+    try:  # the host-to-device copy of X counts: the baseline pays its copies batch by batch
+        history, ours_s = timed(lambda: train_autoencoder(model, X_host.to(device.torch), options, seed=args.seed),
+                                device.torch)
+    finally:  # gpun2d turns TF32 on for CUDA; later baselines run with PyTorch's defaults again
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    epochs = max(args.epochs, 1)
+    row = {
+        "stage": "trainer",
+        "gpun2d": {"what": "gpun2d train_autoencoder", "seconds": ours_s, "seconds_per_epoch": ours_s / epochs,
+                   "final_loss": history.losses[-1] if history.losses else None},
+        "alternative": {"what": "eager DataLoader loop", "seconds": base_s, "seconds_per_epoch": base_s / epochs,
+                        "final_loss": losses_base[-1] if losses_base else None},
+    }
+    return row, model
+
+
+def compare_manifolds(Z: torch.Tensor, n_clusters: int, args, device: Device, cuml_skip: str | None):
+    """cuML UMAP (when usable) vs umap-learn on the same embedding; returns the row and an embedding."""
+    params = UMAPParams(n_components=n_clusters)
+    cpu = Device(DeviceType.CPU)
+    learn_out, learn_s = timed(lambda: Manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()),
+                               torch.device("cpu"))
+    row = {"stage": "manifold", "alternative": {"what": "umap-learn", "seconds": learn_s}}
+    if cuml_skip is None:
+        cuml_out, cuml_s = timed(lambda: Manifold(params, device, random_state=args.seed).fit_transform(Z),
+                                 device.torch)
+        row["gpun2d"] = {"what": "cuML UMAP", "seconds": cuml_s}
+        return row, cuml_out
+    row["gpun2d"] = {"what": "cuML UMAP", "seconds": None}
+    row["skipped"] = cuml_skip
+    return row, learn_out.to(device.torch)
+
+
+def compare_mixtures(E: torch.Tensor, n_clusters: int, args, device: Device) -> dict:
+    """gpun2d's mixture on the device's tensor vs scikit-learn on a NumPy copy, same restarts."""
+    from sklearn.mixture import GaussianMixture as SKGaussianMixture
+
+    ours, ours_s = timed(lambda: GaussianMixture(n_clusters, n_init=args.cluster_n_init,
+                                                 random_state=args.seed).fit(E), device.torch)
+    E_host = to_numpy(E).astype(np.float64)
+    theirs, theirs_s = timed(lambda: SKGaussianMixture(n_clusters, covariance_type="full", n_init=args.cluster_n_init,
+                                                       random_state=args.seed).fit(E_host), torch.device("cpu"))
+    return {
+        "stage": "mixture",
+        "gpun2d": {"what": f"gpun2d GaussianMixture ({device.torch.type} tensors)", "seconds": ours_s,
+                   "lower_bound": ours.lower_bound_},
+        "alternative": {"what": "scikit-learn GaussianMixture (NumPy)", "seconds": theirs_s,
+                        "lower_bound": float(theirs.lower_bound_)},
+    }
+
+
+def run(args) -> dict:
+    """Every comparison at every size; returns the JSON report."""
+    device = resolve_device(args.device)
+    cuml_skip = None
+    if not device.is_cuda:
+        reason = "--device cpu was given" if args.device == "cpu" else cuda_problem()
+        cuml_skip = (f"cuML UMAP skipped: it needs a CUDA GPU and RAPIDS cuML, and this run is on the CPU "
+                     f"({reason}); only umap-learn was timed")
+    X_all, _ = datasets.load(args.dataset, data_dir=args.data_dir, download=not args.no_download,
+                             device="cuda" if device.is_cuda else "cpu")
+    n_clusters = datasets.n_classes(args.dataset)
+    order = np.random.default_rng(args.seed).permutation(X_all.shape[0])
+    notes = [
+        "speed-up = alternative seconds / gpun2d seconds (above 1: gpun2d is faster).",
+        ("trainer: gpun2d includes copying X to the device; its TF32 (CUDA) is part of what is compared, "
+         "the baseline runs with PyTorch's defaults."),
+        "manifold: both UMAPs are seeded as gpun2d seeds them (umap-learn then runs single-threaded).",
+    ]
+    if cuml_skip:
+        notes.append(cuml_skip + ".")
+    if max(args.sizes) > X_all.shape[0]:
+        notes.append(f"{args.dataset} has {X_all.shape[0]:,} samples; larger sizes were cut to that.")
+    sizes = sorted({min(n, X_all.shape[0]) for n in args.sizes})
+
+    if not args.no_warmup:  # untimed: numba JIT, CUDA and cuML start-up
+        warm = np.ascontiguousarray(X_all[order[: min(300, X_all.shape[0])]])
+        warm_args = argparse.Namespace(**{**vars(args), "epochs": 1, "cluster_n_init": 1})
+        _, model = compare_trainers(warm, n_clusters, warm_args, device)
+        _, E = compare_manifolds(encode(model, torch.from_numpy(warm).to(device.torch)), n_clusters, warm_args,
+                                 device, cuml_skip)
+        compare_mixtures(E, n_clusters, warm_args, device)
+
+    comparisons = []
+    for n in sizes:
+        X = np.ascontiguousarray(X_all[np.sort(order[:n])])
+        row, model = compare_trainers(X, n_clusters, args, device)
+        Z = encode(model, torch.from_numpy(X).to(device.torch))
+        manifold_row, E = compare_manifolds(Z, n_clusters, args, device, cuml_skip)
+        rows = [row, manifold_row, compare_mixtures(E, n_clusters, args, device)]
+        for r in rows:
+            ours, theirs = r["gpun2d"]["seconds"], r["alternative"]["seconds"]
+            r.update(n=n, speedup=theirs / ours if ours and theirs else None, skipped=r.get("skipped"))
+            print_row(r)
+        comparisons += rows
+    return {
+        "created": now_iso(),
+        "command": command_line(),
+        "device": {"requested": args.device, "resolved": str(device), "name": device.describe()},
+        "machine": machine_info(device),
+        "settings": {"dataset": args.dataset, "sizes": sizes, "epochs": args.epochs, "batch_size": args.batch_size,
+                     "lr": args.lr, "cluster_n_init": args.cluster_n_init, "seed": args.seed,
+                     "n_clusters": n_clusters, "compile": args.compile, "cuda_graphs": args.cuda_graphs,
+                     "warmup": not args.no_warmup},
+        "notes": notes,
+        "comparisons": comparisons,
+        "scaling": scaling(comparisons),
+    }
+
+
+def scaling(comparisons: list[dict]) -> dict:
+    """Seconds of each stage as it runs on this device, by n (trainer: per epoch)."""
+    table: dict = {stage: {} for stage in STAGES}
+    for row in comparisons:
+        side = row["gpun2d"] if row["gpun2d"]["seconds"] is not None else row["alternative"]
+        table[row["stage"]][str(row["n"])] = side.get("seconds_per_epoch", side["seconds"])
+    return table
+
+
+def _seconds(side: dict) -> str:
+    if side["seconds"] is None:
+        return "skipped"
+    if "seconds_per_epoch" in side:
+        return f"{side['seconds_per_epoch']:.3f} s/epoch"
+    return f"{side['seconds']:.3f} s"
+
+
+def print_row(row: dict) -> None:
+    speedup = f"{row['speedup']:.1f}x" if row["speedup"] is not None else "-"
+    print(f"n={row['n']:>7,}  {row['stage']:<8}  {row['gpun2d']['what']}: {_seconds(row['gpun2d'])}"
+          f"  |  {row['alternative']['what']}: {_seconds(row['alternative'])}  |  speed-up {speedup}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = args.out or Path(f"stages-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    result = run(args)
+    print(f"machine: {describe_machine(result['machine'])}")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print("scaling (seconds on this device; trainer per epoch): "
+          + "; ".join(f"{stage} " + ", ".join(f"{n}: {s:.3g}" for n, s in by_n.items())
+                      for stage, by_n in result["scaling"].items()))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    write_json(result, partial)
+    os.replace(partial, out)  # a reader never sees half a file
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""`gpun2d bench` and the benchmark scripts run and write their documented keys; timings are never asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gpun2d.benchmarking import render_markdown
+from gpun2d.benchmarking.markdown import COLUMNS
+from gpun2d.benchmarking.table3 import PAPER, summarise
+from gpun2d.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--epochs", "2", "--device", "cpu", "--repeats", "1", "--max-samples", "100", "--cluster-n-init", "1"]
+TOP_KEYS = {"gpun2d", "created", "command", "settings", "device", "machine", "paper", "comparable_to_paper",
+            "warmup_seconds", "datasets"}
+ROW_KEYS = {"dataset", "n_samples", "n_features", "n_clusters", "minutes", "scores", "paper", "speedup", "runs"}
+MACHINE_KEYS = {"platform", "python", "cpu", "cpu_count", "cpus_usable", "torch", "torch_cuda", "cuml", "cudf",
+                "cupy", "gpus", "versions"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_script_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def digits_bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "digits"
+    result = invoke("bench", "--datasets", "digits", *TINY, "--no-warmup", "--out", out)
+    return result, out
+
+
+def test_bench_writes_json_and_markdown(digits_bench):
+    result, out = digits_bench
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["bench.json", "bench.md"]
+    report = json.loads((out / "bench.json").read_text())
+    assert set(report) >= TOP_KEYS and set(report["machine"]) >= MACHINE_KEYS
+    assert report["comparable_to_paper"] is False and report["settings"]["epochs"] == 2
+    assert report["warmup_seconds"] is None and "no warm-up" in (out / "bench.md").read_text()
+    assert report["device"]["resolved"] == "cpu" and report["machine"]["gpus"] == []
+    (row,) = report["datasets"]
+    assert set(row) == ROW_KEYS and row["dataset"] == "digits" and row["n_samples"] == 100
+    assert set(row["minutes"]) == {"autoencoder", "manifold", "cluster", "total"}
+    assert set(row["minutes"]["total"]) == {"median", "min", "max"}
+    assert set(row["scores"]) == {"acc", "nmi", "ari"} and row["paper"] is None and row["speedup"] is None
+    assert len(row["runs"]) == 1
+    assert set(row["runs"][0]) >= {"seed", "seconds", "acc", "nmi", "ari", "torch_peak_memory_gib"}
+    markdown = (out / "bench.md").read_text()
+    assert "| " + " | ".join(COLUMNS) + " |" in markdown
+    assert "Not comparable to the paper" in markdown and "2 epochs, not the paper's 1000" in markdown
+    assert "| digits | 100 × 64 |" in markdown
+    assert "| digits | 100 × 64 |" in result.stdout  # the table is printed too
+
+
+def fake_run(seed, seconds, acc=0.9):
+    stages = ("autoencoder", "manifold", "cluster", "total")
+    return {"seed": seed, "seconds": dict(zip(stages, seconds, strict=True)),
+            "acc": acc, "nmi": acc - 0.1, "ari": acc - 0.2, "final_loss": 0.01}
+
+
+def test_summary_speedup_and_spread():
+    runs = [fake_run(0, (60, 6, 6, 72)), fake_run(1, (120, 12, 6, 138), 0.8), fake_run(2, (90, 9, 6, 105), 0.85)]
+    row = summarise("mnist-test", (10_000, 784), 10, runs)
+    assert row["minutes"]["autoencoder"] == {"median": 1.5, "min": 1.0, "max": 2.0}
+    assert row["speedup"]["autoencoder"] == pytest.approx(2.6 / 1.5)
+    assert row["speedup"]["manifold"] == pytest.approx(0.4 / 0.15)
+    assert row["speedup"]["total"] == pytest.approx(3.0 / 1.75)  # ours includes the clustering
+    assert row["paper"]["total_min"] == pytest.approx(3.0) and row["scores"]["acc"]["median"] == 0.85
+    result = {
+        "settings": {"epochs": 1000, "batch_size": 256, "repeats": 3, "cluster_n_init": 10, "seed": 0,
+                     "max_samples": None, "warmup": True},
+        "machine": {"torch": "2.13.0", "torch_cuda": "13.0", "cpu": "CPU", "cpu_count": 16, "versions": {},
+                    "gpus": [{"name": "NVIDIA H100", "driver": "580.65", "cuda_driver": "13.0"}]},
+        "device": {"name": "cuda:0 (NVIDIA H100)", "backends": {"manifold": "cuml.manifold.UMAP"}},
+        "paper": {"epochs": 1000, "gpu": "NVIDIA GeForce RTX 2080 Ti", "datasets": PAPER},
+        "comparable_to_paper": True, "datasets": [row],
+    }
+    markdown = render_markdown(result)
+    assert "Not comparable" not in markdown and "NVIDIA H100 (driver 580.65, CUDA 13.0)" in markdown
+    assert "| mnist-test | 10,000 × 784 | 1.50 (1.00–2.00) |" in markdown
+    assert "2.6 + 0.4 = 3 | 1.7× / 2.7× / 1.7× | 0.850 (0.800–0.900) |" in markdown
+
+
+def test_unknown_dataset_fails_before_work(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "--datasets", "mnist-tset", "--device", "cpu", "--out",
+                                      str(tmp_path / "x")])
+    assert result.exit_code == 1 and "Error: unknown dataset 'mnist-tset'" in result.output
+    assert "did you mean 'mnist-test'" in result.output and not (tmp_path / "x").exists()
+
+
+def test_foreign_out_folder_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["bench", "--datasets", "digits", "--device", "cpu", "--out", str(tmp_path)])
+    assert result.exit_code == 1 and "already holds other files" in result.output
+
+
+def test_table3_script_calls_the_same_library(digits_bench, tmp_path, capsys):
+    table3 = load_script("table3")
+    out = tmp_path / "t3"
+    assert table3.main(["--datasets", "digits", "--epochs", "1", "--device", "cpu", "--max-samples", "60",
+                        "--cluster-n-init", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "bench.json").read_text())
+    assert set(report) >= TOP_KEYS and report["warmup_seconds"] > 0
+    assert "| digits | 60 × 64 |" in capsys.readouterr().out
+
+
+def test_stages_script_runs_on_cpu_and_notes_skipped_gpu(digits_bench, tmp_path, capsys):
+    stages = load_script("stages")
+    out = tmp_path / "stages.json"
+    assert stages.main(["--dataset", "digits", "--sizes", "40", "--epochs", "1", "--cluster-n-init", "1",
+                        "--device", "cpu", "--no-warmup", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) >= {"created", "command", "device", "machine", "settings", "notes", "comparisons", "scaling"}
+    assert [(r["n"], r["stage"]) for r in report["comparisons"]] == [
+        (40, stage) for stage in ("trainer", "manifold", "mixture")]
+    for row in report["comparisons"]:
+        assert set(row) >= {"n", "stage", "gpun2d", "alternative", "speedup", "skipped"}
+        assert row["alternative"]["seconds"] > 0
+    manifold = next(r for r in report["comparisons"] if r["stage"] == "manifold")
+    assert manifold["gpun2d"]["seconds"] is None and "cuML UMAP skipped" in manifold["skipped"]
+    assert any("cuML UMAP skipped" in note for note in report["notes"])
+    assert report["scaling"] == {stage: {"40": pytest.approx(report["scaling"][stage]["40"])}
+                                 for stage in ("trainer", "manifold", "mixture")}
+    assert "speed-up" in capsys.readouterr().out
