@@ -23,13 +23,14 @@ class RunProgress:
         self._progress: Progress | None = None
         self._task = None
 
-    def __enter__(self) -> "RunProgress":
+    def columns(self) -> tuple:
+        """What the bar shows; subclasses showing other things override this."""
+        return (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn())
+
+    def __enter__(self):
         if not self.quiet:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.console, transient=False,
-            )
+            self._progress = Progress(*self.columns(), console=self.console, transient=False)
             self._progress.__enter__()
         return self
 

@@ -3,37 +3,24 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from ..progress import STAGE_NAMES
+from ..progress import STAGE_NAMES, RunProgress
 from .execute import Hooks
 
 
-class StudyProgress:
+class StudyProgress(RunProgress):
     """Context manager whose :attr:`hooks` drive the bar; ``quiet`` shows nothing."""
 
     def __init__(self, epochs: int, quiet: bool = False, console: Console | None = None):
-        self.epochs, self.quiet = epochs, quiet
-        self.console = console or Console(stderr=True, log_path=False)
-        self._progress: Progress | None = None
-        self._task = None
+        super().__init__(epochs, quiet, console)
         self._run = ""
         self.hooks = Hooks(on_stage=self.on_stage, on_epoch=self.on_epoch, on_run=self.on_run,
                            on_run_done=self.on_run_done, on_start=self.on_start)
 
-    def __enter__(self) -> "StudyProgress":
-        if not self.quiet:
-            self._progress = Progress(
-                TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[stage]}"),
-                console=self.console, transient=False,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
+    def columns(self) -> tuple:
+        return (TextColumn("[bold]runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[stage]}"))
 
     def _update(self, stage: str, advance: int = 0) -> None:
         if self._progress is not None and self._task is not None:
