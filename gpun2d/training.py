@@ -166,6 +166,10 @@ class _GraphStep:
         self.static_x = X[: options.batch_size].clone()
         params = [p for p in model.parameters()]
         saved = [p.detach().clone() for p in params]
+        saved_state = {  # Adam's moments exist already when training resumed from a checkpoint
+            p: {k: v.detach().clone() for k, v in state.items() if torch.is_tensor(v)}
+            for p, state in optimizer.state.items()
+        }
         step = _make_step(model, optimizer, TrainOptions(bf16=options.bf16))
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -179,10 +183,14 @@ class _GraphStep:
         with torch.no_grad():  # undo warm-up and capture: the graph only recorded kernels
             for p, s in zip(params, saved):
                 p.copy_(s)
-            for state in optimizer.state.values():
-                for value in state.values():
+            for p, state in optimizer.state.items():
+                for key, value in state.items():
                     if torch.is_tensor(value):
-                        value.zero_()
+                        before = saved_state.get(p, {}).get(key)
+                        if before is None:
+                            value.zero_()
+                        else:
+                            value.copy_(before)
 
     def __call__(self, xb: torch.Tensor) -> torch.Tensor:
         self.static_x.copy_(xb)

@@ -95,3 +95,14 @@ def test_cuda_graph_training_matches_eager():
     a = train_autoencoder(eager, X, TrainOptions(epochs=3, batch_size=256, tf32=False), seed=0)
     b = train_autoencoder(graphed, X, TrainOptions(epochs=3, batch_size=256, tf32=False, cuda_graphs=True), seed=0)
     assert b.losses == pytest.approx(a.losses, rel=1e-4)
+
+
+@pytest.mark.gpu
+def test_cuda_graph_training_resumes_like_eager(tmp_path):
+    X = torch.rand(1000, 16, device="cuda", generator=torch.Generator(device="cuda").manual_seed(0))
+    ckpt = tmp_path / "ckpt.pt"
+    options = dict(batch_size=256, tf32=False, cuda_graphs=True, checkpoint_path=ckpt)
+    straight = train_autoencoder(make().cuda(), X, TrainOptions(epochs=4, batch_size=256, tf32=False), seed=0)
+    train_autoencoder(make().cuda(), X, TrainOptions(epochs=2, checkpoint_every=2, **options), seed=0)
+    resumed = train_autoencoder(make(seed=5).cuda(), X, TrainOptions(epochs=4, resume=True, **options), seed=0)
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-4)
