@@ -143,3 +143,17 @@ def test_datasets_lists_every_dataset(monkeypatch, tmp_path):
 
 def test_version():
     assert invoke("--version").output.startswith("gpun2d, version")
+
+
+def test_progress_and_summary_table(tmp_path, blobs):
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    result = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "blobs.npz"), "--epochs", "3", "--device", "cpu",
+                                      "--umap-neighbors", "10", "--cluster-n-init", "2", "--out", str(tmp_path / "o")],
+                                env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "autoencoder epochs" in result.output and "3/3" in result.output  # the epoch bar, with the loss
+    assert "training the autoencoder" in result.output and "learning the UMAP manifold" in result.output
+    for row in ("ACC", "NMI", "ARI", "time: autoencoder", "clusters (sizes)", "restarts"):
+        assert row in result.output
+    assert f"results in {tmp_path / 'o'}/" in result.output
