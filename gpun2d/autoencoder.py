@@ -5,14 +5,13 @@ The training loop lives in :mod:`gpun2d.training`, beside this module.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .errors import DataError
 
 HIDDEN = (500, 500, 2000)
@@ -76,18 +75,10 @@ def encode(model: AutoEncoder, X: torch.Tensor, batch_size: int = 8192) -> torch
 
 
 def atomic_save(obj: object, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    """``torch.save`` that leaves either the complete file or none."""
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def save_autoencoder(model: AutoEncoder, path: str | Path, **extra: object) -> Path:

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .atomic import umask_mode
 from .errors import ConfigError
 
 PACKAGES = ("gpun2d", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "cuml-cu13", "cupy-cuda13x", "cudf-cu13")
@@ -61,6 +62,7 @@ def staged_dir(out: str | Path, owned: tuple[str, ...] = RESULT_FILES) -> Iterat
     out = check_out_dir(out, owned)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes it private; the result should not be
     try:
         yield tmp
         if out.exists():

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import umask_mode
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,6 +88,7 @@ def _fetch_once(url: str, dest: Path, md5: str | None, verify: Callable[[Path], 
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
+    os.chmod(tmp, umask_mode(0o666))  # a cached dataset is readable like any downloaded file
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
