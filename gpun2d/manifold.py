@@ -120,8 +120,9 @@ def build_cuml_umap(params: UMAPParams, random_state: int | None, init="spectral
     ``build_algo='brute_force_knn'`` computes the exact k-NN graph (what
     umap-learn approximates), is deterministic under ``random_state``, and
     is fast on a GPU up to hundreds of thousands of points; ``nn_descent``
-    ignores the seed. ``hash_input=True`` makes ``transform`` of the training
-    data return the fitted embedding, as umap-learn does.
+    ignores the seed. ``hash_input`` stays off: cuML hashes the input with
+    joblib on a host copy (``X.get()``) at every fit and transform, which
+    would pull the embedding off the device.
     """
     from cuml.manifold import UMAP
 
@@ -133,7 +134,7 @@ def build_cuml_umap(params: UMAPParams, random_state: int | None, init="spectral
         init=init,
         random_state=random_state,
         build_algo=params.build_algo,
-        hash_input=True,
+        hash_input=False,
         output_type="cupy",
     )
 

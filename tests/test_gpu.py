@@ -24,13 +24,23 @@ def no_host_copies():
     def refuse(*args, **kwargs):
         raise AssertionError("a stage copied device data to the host")
 
+    to_device = torch.Tensor.to
+
+    def to_but_not_host(self, *args, **kwargs):
+        target = kwargs.get("device", args[0] if args else None)
+        if self.is_cuda and isinstance(target, (str, torch.device)) and torch.device(target).type == "cpu":
+            refuse()
+        return to_device(self, *args, **kwargs)
+
     originals = [(torch.Tensor, "cpu"), (torch.Tensor, "numpy"), (cupy.ndarray, "get"), (cupy, "asnumpy")]
     saved = [getattr(owner, name) for owner, name in originals]
     try:
         for owner, name in originals:
             setattr(owner, name, refuse)
+        torch.Tensor.to = to_but_not_host
         yield
     finally:
+        torch.Tensor.to = to_device
         for (owner, name), value in zip(originals, saved):
             setattr(owner, name, value)
 
@@ -60,7 +70,8 @@ def test_predict_new_points_on_cuda(digits):
     model = N2D(10, epochs=5, random_state=0, device="cuda").fit(X)
     labels = model.predict(torch.from_numpy(X[:500]).cuda())
     assert labels.is_cuda and labels.shape == (500,)
-    assert (labels.cpu().numpy() == model.labels_[:500]).mean() >= 0.9  # hash_input: training points map back
+    # cuML re-optimises transformed points (hash_input is off), so agreement is high, not exact
+    assert (labels.cpu().numpy() == model.labels_[:500]).mean() >= 0.9
 
 
 @pytest.mark.parametrize("knn, init", [("exact", "spectral"), ("umap", "pca")])
