@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import datasets
+from . import __version__, datasets
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .estimator import N2D
@@ -170,7 +170,7 @@ def build_results(config: RunConfig, data: LoadedData, model: N2D, n_clusters: i
     settings["n_clusters"] = n_clusters
     settings["umap_dim"] = config.umap_dim or n_clusters
     results = {
-        "gpun2d": package_versions().get("gpun2d"),
+        "gpun2d": __version__,
         "created": now_iso(),
         "command": command_line(),
         "data": data.info,

@@ -18,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from .. import datasets
+from .. import __version__, datasets
 from ..errors import ConfigError
-from ..report import command_line, now_iso, package_versions
+from ..report import command_line, now_iso
 from .machine import machine_info
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def run_table3(settings: BenchSettings, on_run: RunCallback | None = None) -> di
                 on_run(name, repeat, record)
         rows.append(summarise(name, X.shape, datasets.n_classes(name), runs))
     return {
-        "gpun2d": package_versions().get("gpun2d"),
+        "gpun2d": __version__,
         "created": now_iso(),
         "command": command_line(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
