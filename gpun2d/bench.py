@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from . import defaults
 from .benchmarking.table3 import PAPER_DATASETS
 from .errors import GPUN2DError
 
@@ -21,7 +22,7 @@ def _dataset_list(ctx, param, value: str) -> tuple[str, ...]:
 @click.command()
 @click.option("--datasets", "datasets_", metavar="A,B,...", default=",".join(PAPER_DATASETS), show_default=True,
               callback=_dataset_list, help="Comma-separated datasets (see `gpun2d datasets`).")
-@click.option("--epochs", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=0), default=defaults.EPOCHS, show_default=True,
               help="Autoencoder epochs; anything but 1000 is not comparable to the paper.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per dataset (seeds SEED, SEED+1, ...); the report gives the median and range.")
@@ -31,7 +32,7 @@ def _dataset_list(ctx, param, value: str) -> tuple[str, ...]:
               help="Folder holding the datasets' files (searched first).")
 @click.option("--no-download", is_flag=True, help="Never download; fail if files are missing.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the first run.")
-@click.option("--cluster-n-init", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--cluster-n-init", type=click.IntRange(min=1), default=defaults.CLUSTER_N_INIT, show_default=True,
               help="Clustering restarts (the paper: 1).")
 @click.option("--max-samples", type=click.IntRange(min=2),
               help="Cluster a seeded random subset of at most N samples per dataset (quick checks only).")

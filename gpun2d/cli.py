@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, defaults
 from .errors import GPUN2DError
 
 log = logging.getLogger("gpun2d")
@@ -51,9 +51,9 @@ def model_options(func):
     options = [
         click.option("--n-clusters", "-k", type=click.IntRange(min=2),
                      help="Number of clusters [default: the dataset's class count]."),
-        click.option("--epochs", type=click.IntRange(min=0), default=1000, show_default=True,
+        click.option("--epochs", type=click.IntRange(min=0), default=defaults.EPOCHS, show_default=True,
                      help="Autoencoder training epochs (paper: 1000)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=defaults.BATCH_SIZE, show_default=True),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
                      help="Adam learning rate."),
         click.option("--umap-neighbors", type=click.IntRange(min=2), default=20, show_default=True,
@@ -67,7 +67,7 @@ def model_options(func):
                      help="k-NN graph: UMAP's own, or exact from cuML NearestNeighbors (GPU)."),
         click.option("--cluster", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
                      help="Gaussian mixture (full covariance, paper) or k-means."),
-        click.option("--cluster-n-init", type=click.IntRange(min=1), default=10, show_default=True,
+        click.option("--cluster-n-init", type=click.IntRange(min=1), default=defaults.CLUSTER_N_INIT, show_default=True,
                      help="Clustering restarts; the best likelihood wins (1 = the paper's single init)."),
         click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True,
                      help="auto: the GPU when torch sees CUDA and cuML imports."),

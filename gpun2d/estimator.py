@@ -16,6 +16,7 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 
+from . import defaults
 from .autoencoder import HIDDEN, AutoEncoder, encode, load_autoencoder, save_autoencoder
 from .devices import Device, resolve_device
 from .errors import ConfigError, DataError
@@ -95,7 +96,7 @@ class N2D(ClusterMixin, BaseEstimator):
         umap_init: str = "spectral",
         umap_knn: str = "umap",
         cluster: str = "gmm",
-        cluster_n_init: int = 10,
+        cluster_n_init: int = defaults.CLUSTER_N_INIT,
         device: str = "auto",
         random_state: int | None = None,
         ae_weights: str | None = None,

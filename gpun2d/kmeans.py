@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from . import defaults
 from .devices import Device, resolve_device
 from .errors import ConfigError
 from .handoff import to_device_array, to_torch
@@ -89,7 +90,7 @@ class KMeans:
         ``auto``, ``cpu`` or ``cuda``.
     """
 
-    def __init__(self, n_clusters: int = 8, *, n_init: int = 10, max_iter: int = 300, random_state=None, device="cpu"):
+    def __init__(self, n_clusters: int = 8, *, n_init: int = defaults.CLUSTER_N_INIT, max_iter: int = 300, random_state=None, device="cpu"):
         self.n_clusters, self.n_init, self.max_iter = n_clusters, n_init, max_iter
         self.random_state, self.device = random_state, device
 

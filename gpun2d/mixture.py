@@ -17,6 +17,7 @@ import sklearn
 import torch
 from sklearn.mixture import GaussianMixture as _SKGaussianMixture
 
+from . import defaults
 from .devices import Device, DeviceType, cuml_import_error, resolve_device
 from .errors import ConfigError, DataError, DeviceError
 from .handoff import like, to_torch
@@ -107,7 +108,7 @@ class GaussianMixture:
         self,
         n_components: int = 1,
         *,
-        n_init: int = 10,
+        n_init: int = defaults.CLUSTER_N_INIT,
         max_iter: int = 100,
         tol: float = 1e-3,
         reg_covar: float = 1e-6,

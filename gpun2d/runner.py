@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__, datasets
+from . import __version__, datasets, defaults
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .estimator import N2D
@@ -43,7 +43,7 @@ class RunConfig:
     umap_init: str = "spectral"
     umap_knn: str = "umap"
     cluster: str = "gmm"
-    cluster_n_init: int = 10
+    cluster_n_init: int = defaults.CLUSTER_N_INIT
     device: str = "auto"
     seed: int = 0
     ae_weights: Path | None = None

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from . import defaults
+
 
 def _parsed(parse):
     """A click callback turning a library parser's ConfigError into a usage error on that option."""
@@ -38,12 +40,12 @@ def _parsed(parse):
                    "autoencoder; cluster = only the mixture on one embedding (first seed's).")
 @click.option("--restarts", metavar="R1,R2,...", callback=_parsed("parse_restarts"),
               help="With --vary cluster: restart counts to compare, one set of runs each [default: 1,10,30,100].")
-@click.option("--epochs", type=click.IntRange(min=0), default=1000, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=0), default=defaults.EPOCHS, show_default=True,
               help="Autoencoder training epochs (paper: 1000).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=defaults.BATCH_SIZE, show_default=True)
 @click.option("--cluster", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
               help="Gaussian mixture (paper) or k-means.")
-@click.option("--cluster-n-init", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--cluster-n-init", type=click.IntRange(min=1), default=defaults.CLUSTER_N_INIT, show_default=True,
               help="Clustering restarts of every run (--vary ae|manifold); the best likelihood wins.")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import defaults
 from .autoencoder import AutoEncoder, atomic_save
 from .errors import ConfigError, DataError
 
@@ -34,8 +35,8 @@ class TrainOptions:
     ``tf32`` lets CUDA matmuls use TF32 tensor cores.
     """
 
-    epochs: int = 1000
-    batch_size: int = 256
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
     lr: float = 1e-3
     compile: bool = False
     cuda_graphs: bool = False

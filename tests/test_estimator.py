@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from gpun2d import N2D
+from gpun2d import N2D, defaults
 from gpun2d.errors import ConfigError, DataError, DeviceError
 from gpun2d.metrics import evaluate
 
@@ -29,7 +29,7 @@ def test_fitted_attributes(fitted, digits):
     assert set(fitted.timings_) == {"autoencoder", "manifold", "cluster", "total"}
     assert fitted.timings_["total"] >= fitted.timings_["autoencoder"] + fitted.timings_["manifold"]
     assert len(fitted.history_) == 20 and fitted.history_[-1] < fitted.history_[0]
-    assert len(fitted.cluster_model_.restarts_) == 10
+    assert len(fitted.cluster_model_.restarts_) == defaults.CLUSTER_N_INIT == 30
 
 
 def test_predict_and_transform_new_samples(fitted, digits):

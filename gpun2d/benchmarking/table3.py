@@ -18,15 +18,15 @@ from typing import Callable
 
 import numpy as np
 
-from .. import __version__, datasets
+from .. import __version__, datasets, defaults
 from ..errors import ConfigError
 from ..report import command_line, now_iso
 from .machine import machine_info
 
 log = logging.getLogger(__name__)
 
-PAPER_EPOCHS = 1000
-PAPER_BATCH_SIZE = 256
+PAPER_EPOCHS = defaults.EPOCHS
+PAPER_BATCH_SIZE = defaults.BATCH_SIZE
 PAPER_GPU = "NVIDIA GeForce RTX 2080 Ti"
 
 #: The paper's Table III (minutes: autoencoder, manifold learner) and its ACC / NMI.
@@ -65,7 +65,7 @@ class BenchSettings:
     download: bool = True
     seed: int = 0
     batch_size: int = PAPER_BATCH_SIZE
-    cluster_n_init: int = 10
+    cluster_n_init: int = defaults.CLUSTER_N_INIT
     max_samples: int | None = None
     compile: bool = False
     cuda_graphs: bool = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import defaults
 from ..errors import ConfigError
 
 VARY = ("ae", "manifold", "cluster")
@@ -68,7 +69,7 @@ class StudyConfig:
     epochs: int = 1000
     batch_size: int = 256
     cluster: str = "gmm"
-    cluster_n_init: int = 10
+    cluster_n_init: int = defaults.CLUSTER_N_INIT
     device: str = "auto"
     data_dir: Path | None = None
     no_download: bool = False
