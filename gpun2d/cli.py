@@ -71,6 +71,9 @@ def model_options(func):
                      help="Clustering restarts; the best likelihood wins (1 = the paper's single init)."),
         click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True,
                      help="auto: the GPU when torch sees CUDA and cuML imports."),
+        click.option("--memory-pool", type=click.Choice(["torch", "rmm"]), default="torch", show_default=True,
+                     help="GPU memory: each library's own allocator, or one RMM pool shared by torch, CuPy and "
+                          "cuML (needs the [gpu] extra)."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for every stage."),
         click.option("--ae-weights", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                      help="Reuse a trained autoencoder (autoencoder.pt of an earlier run) instead of training."),

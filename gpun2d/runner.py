@@ -16,6 +16,7 @@ from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .estimator import N2D
 from .handoff import to_numpy
+from .memory import apply_memory_pool
 from .metrics import evaluate
 from .report import (check_out_dir, command_line, now_iso, package_versions, staged_dir, write_clusters_csv,
                      write_json)
@@ -45,6 +46,7 @@ class RunConfig:
     cluster: str = "gmm"
     cluster_n_init: int = defaults.CLUSTER_N_INIT
     device: str = "auto"
+    memory_pool: str = "torch"
     seed: int = 0
     ae_weights: Path | None = None
     compile_: bool = False
@@ -130,6 +132,7 @@ def run_pipeline(
 ) -> dict:
     """Fit N2D as ``config`` says, write the result folder, return ``results.json``'s content."""
     check_out_dir(config.out)  # fail before any heavy work
+    apply_memory_pool(config.memory_pool, config.device)  # before any CUDA memory is used
     if on_stage:
         on_stage("load")
     start = time.perf_counter()

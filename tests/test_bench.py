@@ -134,3 +134,29 @@ def test_stages_script_runs_on_cpu_and_notes_skipped_gpu(digits_bench, tmp_path,
     assert report["scaling"] == {stage: {"40": pytest.approx(report["scaling"][stage]["40"])}
                                  for stage in ("trainer", "manifold", "mixture")}
     assert "speed-up" in capsys.readouterr().out
+
+
+def test_umap_variants_script_scores_the_reference_and_notes_skipped_cuml(tmp_path, capsys):
+    variants = load_script("umap_variants")
+    out = tmp_path / "variants.json"
+    assert variants.main(["--dataset", "digits", "--max-samples", "200", "--epochs", "1", "--seeds", "0",
+                          "--variants", "brute_force_knn,nn_descent", "--cluster-n-init", "1",
+                          "--device", "cpu", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) >= {"created", "command", "device", "machine", "settings", "autoencoder", "notes", "variants"}
+    assert report["settings"]["n_samples"] == 200 and report["autoencoder"]["epochs"] == 1
+    reference, *cuml_rows = report["variants"]
+    assert reference["variant"] == "umap-learn" and reference["skipped"] is None
+    run = reference["runs"][0]
+    assert run["seed"] == 0 and run["umap_seconds"] > 0 and 0 < run["acc"] <= 1 and 0 <= run["nmi"] <= 1
+    assert reference["summary"]["acc"]["min"] == reference["summary"]["acc"]["max"] == run["acc"]
+    assert [r["variant"] for r in cuml_rows] == ["brute_force_knn", "nn_descent"]
+    assert all("cuML variants skipped" in r["skipped"] for r in cuml_rows)
+    assert cuml_rows[1]["params"] == {"build_algo": "nn_descent"}
+    assert "umap-learn" in capsys.readouterr().out
+
+
+def test_umap_variants_rejects_unknown_variant():
+    variants = load_script("umap_variants")
+    with pytest.raises(SystemExit):
+        variants.parse_args(["--variants", "brute_force_knn,ivfpq"])

@@ -21,9 +21,9 @@ CONDA_NAMES = {
 #: import name -> pip distribution names that provide it
 PIP_NAMES = {
     "sklearn": ("scikit-learn",), "umap": ("umap-learn",), "yaml": ("pyyaml",), "PIL": ("pillow",),
-    "cuml": ("cuml-cu13",), "cudf": ("cudf-cu13",), "cupy": ("cupy-cuda13x",),
+    "cuml": ("cuml-cu13",), "cudf": ("cudf-cu13",), "cupy": ("cupy-cuda13x",), "rmm": ("rmm-cu13",),
 }
-GPU_IMPORTS = {"cuml", "cudf", "cupy"}
+GPU_IMPORTS = {"cuml", "cudf", "cupy", "rmm"}
 
 
 def third_party_imports() -> dict[str, set[str]]:

@@ -74,6 +74,18 @@ def test_bf16_autocast_trains(data):
     assert history.losses[-1] < history.losses[0]
 
 
+@pytest.mark.slow
+def test_compiled_step_follows_the_eager_trajectory(data):
+    # 256 rows in batches of 64: one batch shape, so one compilation (about a minute on 2 CPU cores)
+    X = data[:256]
+    eager, compiled = make(), make()
+    eager_history = train_autoencoder(eager, X, TrainOptions(epochs=3, batch_size=64), seed=0)
+    compiled_history = train_autoencoder(compiled, X, TrainOptions(epochs=3, batch_size=64, compile=True), seed=0)
+    assert compiled_history.losses == pytest.approx(eager_history.losses, rel=1e-4)
+    for a, b in zip(params(eager), params(compiled)):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

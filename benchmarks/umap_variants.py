@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""cuML UMAP's k-NN and initialisation choices, by time and by clustering quality, on one embedding.
+
+The autoencoder is trained once (or loaded with --ae-weights); every variant then maps the same
+embedding with UMAP for each seed, and the same mixture (gpun2d's GaussianMixture, --cluster-n-init
+restarts) clusters the result. Per variant it reports UMAP seconds and ACC/NMI against the labels,
+beside umap-learn on the same embedding as the reference. This is the evidence behind gpun2d's
+cuML defaults (build_algo brute_force_knn, spectral init): rerun it when cuML changes.
+
+Variants (name = build_algo / init / knn source):
+  brute_force_knn   cuML's exact k-NN inside UMAP (gpun2d's default)
+  nn_descent        cuML's approximate NN-descent graph (does not honour random_state)
+  exact-graph       an exact graph from cuml.neighbors.NearestNeighbors passed as knn_graph
+  pca-init          brute_force_knn with a PCA starting layout instead of the spectral one
+  random-init       brute_force_knn with a random starting layout
+
+On a machine without a usable GPU only the umap-learn reference runs and the cuML variants are
+listed as skipped. Figures are printed and written to --out (JSON); nothing is asserted.
+
+  python benchmarks/umap_variants.py --dataset mnist-test --epochs 100 --seeds 0,1,2
+  python benchmarks/umap_variants.py --dataset digits --epochs 1 --seeds 0 --device cpu --out v.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+import numpy as np
+import torch
+
+from gpun2d import datasets
+from gpun2d.autoencoder import AutoEncoder, encode, load_autoencoder
+from gpun2d.benchmarking import describe_machine, machine_info
+from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
+from gpun2d.handoff import to_numpy
+from gpun2d.manifold import Manifold, UMAPParams
+from gpun2d.metrics import evaluate
+from gpun2d.mixture import GaussianMixture
+from gpun2d.report import command_line, now_iso, write_json
+from gpun2d.training import TrainOptions, train_autoencoder
+
+#: variant name -> UMAPParams fields that differ from gpun2d's defaults
+VARIANTS = {
+    "brute_force_knn": {},
+    "nn_descent": {"build_algo": "nn_descent"},
+    "exact-graph": {"knn": "exact"},
+    "pca-init": {"init": "pca"},
+    "random-init": {"init": "random"},
+}
+REFERENCE = "umap-learn"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mnist-test", help="a dataset with labels (default: mnist-test)")
+    parser.add_argument("--epochs", type=int, default=100, help="autoencoder epochs, trained once (default: 100)")
+    parser.add_argument("--ae-weights", type=Path, help="reuse a trained autoencoder.pt instead of training")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated UMAP/mixture seeds (default: 0,1,2)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated cuML variants (default: all: {','.join(VARIANTS)})")
+    parser.add_argument("--no-reference", action="store_true", help=f"skip {REFERENCE} (slow on large data)")
+    parser.add_argument("--max-samples", type=int, help="use a seeded random subset of this many samples")
+    parser.add_argument("--cluster-n-init", type=int, default=10, help="mixture restarts (default: 10)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
+    parser.add_argument("--data-dir", type=Path, help="folder holding the dataset's files")
+    parser.add_argument("--no-download", action="store_true", help="never download missing files")
+    parser.add_argument("--out", type=Path, help="JSON file to write (default: umap-variants-TIMESTAMP.json)")
+    args = parser.parse_args(argv)
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if not args.seeds:
+        parser.error("--seeds needs at least one seed")
+    if args.max_samples is not None and args.max_samples < 30:
+        parser.error("--max-samples must be >= 30 (UMAP uses 20 neighbours)")
+    return args
+
+
+def timed(fn, device: torch.device):
+    """Run ``fn()``; returns (its result, wall seconds) with the device's queue drained."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def embed(X, n_clusters: int, args, device: Device) -> tuple[torch.Tensor, dict]:
+    """The autoencoder embedding of X on the device, training once unless --ae-weights is given."""
+    X_t = torch.from_numpy(X).to(device.torch)
+    if args.ae_weights:
+        model = load_autoencoder(args.ae_weights, device=device.torch)
+        return encode(model, X_t), {"ae_weights": str(args.ae_weights)}
+    torch.manual_seed(args.seeds[0])
+    model = AutoEncoder(X.shape[1], n_clusters).to(device.torch)
+    history, seconds = timed(lambda: train_autoencoder(model, X_t, TrainOptions(epochs=args.epochs),
+                                                       seed=args.seeds[0]), device.torch)
+    return encode(model, X_t), {"epochs": args.epochs, "seconds": seconds,
+                                "final_loss": history.losses[-1] if history.losses else None}
+
+
+def run_variant(Z: torch.Tensor, y, n_clusters: int, params: UMAPParams, device: Device, seed: int,
+                n_init: int) -> dict:
+    """UMAP with ``params`` on ``device`` then the mixture; seconds of each and the scores."""
+    manifold = Manifold(params, device, random_state=seed)
+    E, umap_s = timed(lambda: manifold.fit_transform(Z), device.torch)
+    mixture = GaussianMixture(n_clusters, n_init=n_init, random_state=seed)
+    labels, gmm_s = timed(lambda: mixture.fit_predict(E), device.torch)
+    scores = evaluate(y, to_numpy(labels))
+    return {"seed": seed, "umap_seconds": umap_s, "mixture_seconds": gmm_s,
+            "lower_bound": mixture.lower_bound_, **scores}
+
+
+def summary(runs: list[dict]) -> dict:
+    """Mean, min and max of each figure over the seeds."""
+    keys = ("umap_seconds", "mixture_seconds", "acc", "nmi", "ari")
+    return {k: {"mean": statistics.fmean(r[k] for r in runs), "min": min(r[k] for r in runs),
+                "max": max(r[k] for r in runs)} for k in keys}
+
+
+def run(args) -> dict:
+    device = resolve_device(args.device)
+    cuml_skip = None
+    if not device.is_cuda:
+        reason = "--device cpu was given" if args.device == "cpu" else cuda_problem()
+        cuml_skip = f"cuML variants skipped: they need a CUDA GPU and RAPIDS cuML ({reason})"
+    X, y = datasets.load(args.dataset, data_dir=args.data_dir, download=not args.no_download,
+                         device="cuda" if device.is_cuda else "cpu")
+    if y is None:
+        raise SystemExit(f"error: {args.dataset} has no labels to score the variants against")
+    if args.max_samples is not None and args.max_samples < X.shape[0]:
+        keep = np.sort(np.random.default_rng(args.seeds[0]).permutation(X.shape[0])[: args.max_samples])
+        X, y = np.ascontiguousarray(X[keep]), y[keep]
+    n_clusters = datasets.n_classes(args.dataset)
+    Z, autoencoder = embed(X, n_clusters, args, device)
+
+    rows = []
+    plan = [] if args.no_reference else [(REFERENCE, {}, Device(DeviceType.CPU))]
+    plan += [(name, VARIANTS[name], device) for name in args.variants]
+    for name, changes, where in plan:
+        if name != REFERENCE and cuml_skip:
+            rows.append({"variant": name, "params": changes, "skipped": cuml_skip})
+            continue
+        params = UMAPParams(n_components=n_clusters, **changes)
+        runs = [run_variant(Z.to(where.torch), y, n_clusters, params, where, seed, args.cluster_n_init)
+                for seed in args.seeds]
+        rows.append({"variant": name, "params": changes, "backend": where.backends["manifold"],
+                     "runs": runs, "summary": summary(runs), "skipped": None})
+        print_row(rows[-1])
+    return {
+        "created": now_iso(),
+        "command": command_line(),
+        "device": {"requested": args.device, "resolved": str(device), "name": device.describe()},
+        "machine": machine_info(device),
+        "settings": {"dataset": args.dataset, "n_samples": int(X.shape[0]), "n_clusters": n_clusters,
+                     "seeds": args.seeds, "max_samples": args.max_samples, "cluster_n_init": args.cluster_n_init, "variants": args.variants,
+                     "reference": not args.no_reference},
+        "autoencoder": autoencoder,
+        "notes": [cuml_skip] if cuml_skip else [],
+        "variants": rows,
+    }
+
+
+def print_row(row: dict) -> None:
+    s = row["summary"]
+    print(f"{row['variant']:<16} UMAP {s['umap_seconds']['mean']:8.2f} s   "
+          f"ACC {s['acc']['mean']:.3f} ({s['acc']['min']:.3f}-{s['acc']['max']:.3f})   "
+          f"NMI {s['nmi']['mean']:.3f} ({s['nmi']['min']:.3f}-{s['nmi']['max']:.3f})", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = args.out or Path(f"umap-variants-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    result = run(args)
+    print(f"machine: {describe_machine(result['machine'])}")
+    for note in result["notes"]:
+        print(f"note: {note}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    write_json(result, partial)
+    os.replace(partial, out)  # a reader never sees half a file
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
