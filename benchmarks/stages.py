@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -34,11 +32,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from gpun2d import datasets
 from gpun2d.autoencoder import AutoEncoder, encode
 from gpun2d.benchmarking import describe_machine, machine_info
+from gpun2d.benchmarking.timing import save_report, timed
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import Manifold, UMAPParams
 from gpun2d.mixture import GaussianMixture
-from gpun2d.report import command_line, now_iso, write_json
+from gpun2d.report import command_line, now_iso
 from gpun2d.training import TrainOptions, train_autoencoder
 
 STAGES = ("trainer", "manifold", "mixture")
@@ -71,20 +70,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.sizes or min(args.sizes) < 30:
         parser.error("--sizes needs at least one size, each >= 30 (UMAP uses 20 neighbours)")
     return args
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device: torch.device):
-    """Run ``fn()``; returns (its result, wall seconds) with the device's queue drained."""
-    synchronize(device)
-    start = time.perf_counter()
-    result = fn()
-    synchronize(device)
-    return result, time.perf_counter() - start
 
 
 def eager_dataloader_loop(model: AutoEncoder, X_host: torch.Tensor, epochs: int, batch_size: int, lr: float,
@@ -267,10 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print("scaling (seconds on this device; trainer per epoch): "
           + "; ".join(f"{stage} " + ", ".join(f"{n}: {s:.3g}" for n, s in by_n.items())
                       for stage, by_n in result["scaling"].items()))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    write_json(result, partial)
-    os.replace(partial, out)  # a reader never sees half a file
+    save_report(result, out)  # a reader never sees half a file
     print(f"wrote {out}")
     return 0
 

@@ -24,10 +24,8 @@ listed as skipped. Figures are printed and written to --out (JSON); nothing is a
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -38,12 +36,13 @@ import torch
 from gpun2d import datasets
 from gpun2d.autoencoder import AutoEncoder, encode, load_autoencoder
 from gpun2d.benchmarking import describe_machine, machine_info
+from gpun2d.benchmarking.timing import save_report, timed
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import Manifold, UMAPParams
 from gpun2d.metrics import evaluate
 from gpun2d.mixture import GaussianMixture
-from gpun2d.report import command_line, now_iso, write_json
+from gpun2d.report import command_line, now_iso
 from gpun2d.training import TrainOptions, train_autoencoder
 
 #: variant name -> UMAPParams fields that differ from gpun2d's defaults
@@ -87,17 +86,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_samples is not None and args.max_samples < 30:
         parser.error("--max-samples must be >= 30 (UMAP uses 20 neighbours)")
     return args
-
-
-def timed(fn, device: torch.device):
-    """Run ``fn()``; returns (its result, wall seconds) with the device's queue drained."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    result = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return result, time.perf_counter() - start
 
 
 def embed(X, n_clusters: int, args, device: Device) -> tuple[torch.Tensor, dict]:
@@ -190,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {describe_machine(result['machine'])}")
     for note in result["notes"]:
         print(f"note: {note}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    write_json(result, partial)
-    os.replace(partial, out)  # a reader never sees half a file
+    save_report(result, out)  # a reader never sees half a file
     print(f"wrote {out}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,47 @@ def test_umap_variants_rejects_unknown_variant():
     variants = load_script("umap_variants")
     with pytest.raises(SystemExit):
         variants.parse_args(["--variants", "brute_force_knn,ivfpq"])
+
+
+def test_targets_script_measures_every_target_and_judges_none_on_cpu(tmp_path, capsys):
+    targets = load_script("targets")
+    out = tmp_path / "targets.json"
+    assert targets.main(["--dataset", "digits", "--rows", "200", "--epochs", "1", "--cluster-n-init", "1",
+                         "--device", "cpu", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) >= {"created", "command", "device", "machine", "settings", "data", "seconds",
+                           "reference_seconds", "scores", "targets"}
+    assert report["data"] == {"dataset": "digits", "n_original": 1797, "repeated": False,
+                              "n_samples": 200, "n_features": 64}
+    assert set(report["targets"]) == {"autoencoder_seconds", "umap_gmm_seconds", "umap_speedup", "gmm_speedup"}
+    seconds, reference = report["seconds"], report["reference_seconds"]
+    assert report["targets"]["umap_gmm_seconds"]["value"] == pytest.approx(seconds["umap"] + seconds["gmm"])
+    assert report["targets"]["gmm_speedup"]["value"] == pytest.approx(reference["sklearn_gmm"] / seconds["gmm"])
+    assert all(row["met"] is None for row in report["targets"].values())  # a CPU run is never judged
+    assert 0 <= report["scores"]["acc"] <= 1
+    assert "not judged" in capsys.readouterr().out
+
+
+def test_targets_verdicts_and_repeated_rows(tmp_path):
+    targets = load_script("targets")
+    assert targets.verdict("autoencoder_seconds", 59.0, True)["met"] is True
+    assert targets.verdict("umap_speedup", 29.0, True)["met"] is False
+    assert targets.verdict("gmm_speedup", 50.0, False)["met"] is None
+    assert targets.verdict("gmm_speedup", None, True)["met"] is None
+    args = targets.parse_args(["--dataset", "digits", "--rows", "4000", "--device", "cpu"])
+    from gpun2d.devices import resolve_device
+
+    X, y, info = targets.load(args, resolve_device("cpu"))
+    assert X.shape == (4000, 64) and info["repeated"] is True and info["n_original"] == 1797
+    assert (X[1797] == X[0]).all() and y[3999] == y[3999 - 2 * 1797]
+
+
+def test_gpu_check_script_parses_and_refuses_unknown_steps(tmp_path):
+    import subprocess
+
+    script = ROOT / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    done = subprocess.run(["bash", str(script), "pytest", "bogus"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "OUT": str(tmp_path / "out")})
+    assert done.returncode == 2 and "unknown step 'bogus'" in done.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing written

@@ -1,0 +1,34 @@
+"""Wall-clock timing and report writing shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ..atomic import atomic_path
+from ..report import write_json
+
+
+def synchronize(device) -> None:
+    """Wait for the device's queued work (a no-op on the CPU)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device):
+    """Run ``fn()``; returns (its result, wall seconds) with the device's queue drained before and after."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def save_report(result: dict, out: str | Path) -> Path:
+    """Write ``result`` as JSON to ``out`` whole or not at all."""
+    with atomic_path(out) as tmp:
+        write_json(result, tmp)
+    return Path(out)
