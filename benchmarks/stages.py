@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
@@ -244,7 +243,6 @@ def print_row(row: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or Path(f"stages-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
     result = run(args)
     print(f"machine: {describe_machine(result['machine'])}")
     for note in result["notes"]:
@@ -252,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print("scaling (seconds on this device; trainer per epoch): "
           + "; ".join(f"{stage} " + ", ".join(f"{n}: {s:.3g}" for n, s in by_n.items())
                       for stage, by_n in result["scaling"].items()))
-    save_report(result, out)  # a reader never sees half a file
-    print(f"wrote {out}")
+    save_report(result, args.out, "stages")  # a reader never sees half a file
     return 0
 
 

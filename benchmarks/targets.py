@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
@@ -180,11 +179,9 @@ def print_report(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or Path(f"targets-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
     result = run(args)
     print_report(result)
-    save_report(result, out)
-    print(f"wrote {out}")
+    save_report(result, args.out, "targets")  # a reader never sees half a file
     return 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from datetime import datetime
 from pathlib import Path
 
 import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
@@ -173,13 +172,11 @@ def print_row(row: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or Path(f"umap-variants-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
     result = run(args)
     print(f"machine: {describe_machine(result['machine'])}")
     for note in result["notes"]:
         print(f"note: {note}")
-    save_report(result, out)  # a reader never sees half a file
-    print(f"wrote {out}")
+    save_report(result, args.out, "umap-variants")  # a reader never sees half a file
     return 0
 
 

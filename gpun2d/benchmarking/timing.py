@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 from ..atomic import atomic_path
@@ -27,8 +28,10 @@ def timed(fn, device):
     return result, time.perf_counter() - start
 
 
-def save_report(result: dict, out: str | Path) -> Path:
-    """Write ``result`` as JSON to ``out`` whole or not at all."""
+def save_report(result: dict, out: str | Path | None, prefix: str) -> Path:
+    """Write ``result`` as JSON to ``out`` (default: PREFIX-TIMESTAMP.json here), whole or not at all."""
+    out = Path(out) if out else Path(f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
     with atomic_path(out) as tmp:
         write_json(result, tmp)
-    return Path(out)
+    print(f"wrote {out}")
+    return out
