@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
+from gpun2d.atomic import TEMP_PREFIX
 from gpun2d.datasets import DATASETS, download, fetch, load, uci
 from gpun2d.datasets.registry import Resource
 from gpun2d.errors import DataError
@@ -131,7 +132,7 @@ def test_truncated_download(isolated, monkeypatch, tmp_path, server):
     with pytest.raises(DataError, match=f"truncated: received 100 of {len(body)} bytes"):
         load("mnist-test")
     assert name not in leftovers(tmp_path / "cache" / "mnist")
-    assert not [n for n in leftovers(tmp_path / "cache") if n.endswith(".part")]
+    assert not [n for n in leftovers(tmp_path / "cache") if n.startswith(TEMP_PREFIX)]
 
 
 def test_server_down_message(isolated, monkeypatch, tmp_path):

@@ -1,9 +1,9 @@
 """Download dataset files into the cache, verified, never leaving partial files.
 
-Each file streams into a temporary ``.part`` file beside its destination,
-is checked (md5 where the source publishes one, a structure check
-otherwise) and only then renamed into place with :func:`os.replace`.
-Mirrors are tried in order.  ``$GPUN2D_MIRROR`` (a base URL) replaces every
+Each file streams into a temporary file beside its destination
+(:func:`gpun2d.atomic.atomic_path`), is checked (md5 where the source
+publishes one, a structure check otherwise) and only then renamed into
+place.  Mirrors are tried in order.  ``$GPUN2D_MIRROR`` (a base URL) replaces every
 mirror with ``$GPUN2D_MIRROR/<cache folder>/<file>``; tests may instead
 patch :data:`MIRRORS`.
 """
@@ -15,14 +15,13 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import umask_mode
+from ..atomic import atomic_path
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,11 +85,8 @@ def _fetch_once(url: str, dest: Path, md5: str | None, verify: Callable[[Path], 
                 progress: bool, timeout: float) -> None:
     """Download ``url`` to ``dest`` or raise with the reason; no partial file survives."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, umask_mode(0o666))  # a cached dataset is readable like any downloaded file
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             digest, got = hashlib.md5(usedforsecurity=False), 0
@@ -109,10 +105,6 @@ def _fetch_once(url: str, dest: Path, md5: str | None, verify: Callable[[Path], 
                 verify(tmp)
             except DataError as exc:  # name the file as the user knows it, not the temp name
                 raise DataError(str(exc).replace(str(tmp), dest.name)) from exc
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def download_resource(spec: "DatasetSpec", resource: "Resource", folder: Path, *,
