@@ -21,7 +21,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .atomic import umask_mode
+from .atomic import atomic_path, umask_mode
 from .errors import ConfigError
 
 PACKAGES = ("gpun2d", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "cuml-cu13", "cupy-cuda13x", "cudf-cu13")
@@ -77,8 +77,10 @@ def staged_dir(out: str | Path, owned: tuple[str, ...] = RESULT_FILES) -> Iterat
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_json(data: dict, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+def write_json(data: dict, path: str | Path) -> None:
+    """Write ``data`` as indented JSON, whole or not at all (NumPy scalars and paths as plain values)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
 
 
 def _jsonable(value):

@@ -6,7 +6,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..atomic import atomic_path
 from ..report import write_json
 
 
@@ -31,7 +30,6 @@ def timed(fn, device):
 def save_report(result: dict, out: str | Path | None, prefix: str) -> Path:
     """Write ``result`` as JSON to ``out`` (default: PREFIX-TIMESTAMP.json here), whole or not at all."""
     out = Path(out) if out else Path(f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    with atomic_path(out) as tmp:
-        write_json(result, tmp)
+    write_json(result, out)
     print(f"wrote {out}")
     return out

@@ -23,7 +23,7 @@ from ..devices import Device, resolve_device
 from ..errors import ConfigError
 from ..handoff import to_numpy
 from ..metrics import evaluate
-from ..report import now_iso
+from ..report import now_iso, write_json
 from ..runner import LoadedData, RunConfig, load_data, resolve_n_clusters
 from . import storage
 from .plan import RunSpec, StudyConfig, plan_runs
@@ -177,7 +177,7 @@ def ensure_shared(ctx: DatasetContext, config: StudyConfig, device: Device, hook
         "training": {"epochs_run": len(model.history_), "final_loss": model.history_[-1] if model.history_ else None},
         "files": [str(p.relative_to(config.out)) for p in (paths["ae"], paths["embedding"])],
     }
-    storage.save_json(meta, paths["meta"])
+    write_json(meta, paths["meta"])
     return meta
 
 
@@ -239,7 +239,7 @@ def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
         if hooks.on_run:
             hooks.on_run(spec.name)
         record = run_record(spec, run_one(spec, ctx, config, device, hooks), ctx, config, device)
-        storage.save_json(record, spec.path(out))
+        write_json(record, spec.path(out))
         log.info("%s: ACC %.4f NMI %.4f", spec.name, record["metrics"]["acc"], record["metrics"]["nmi"])
         if hooks.on_run_done:
             hooks.on_run_done(spec.name)

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..report import command_line, now_iso, package_versions
+from ..atomic import atomic_path
+from ..report import command_line, now_iso, package_versions, write_json
 from . import storage
 from .plan import PAPER, StudyConfig
 
@@ -175,7 +176,7 @@ def figure(study: dict, path: Path) -> Path:
     config = study["config"]
     fig.suptitle(f"gpun2d study (--vary {config['vary']}, {config['epochs']} epochs, {len(config['seeds'])} seeds)")
     fig.tight_layout()
-    with storage.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
@@ -184,6 +185,6 @@ def figure(study: dict, path: Path) -> Path:
 def write_reports(study: dict, out: Path) -> None:
     """Rewrite study.json, study.md and study.png in ``out``, each atomically."""
     out = Path(out)
-    storage.save_json(study, out / "study.json")
+    write_json(study, out / "study.json")
     storage.save_text(markdown(study), out / "study.md")
     figure(study, out / "study.png")

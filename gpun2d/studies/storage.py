@@ -1,4 +1,4 @@
-"""A study's working folder: every file written whole (temp file + ``os.replace``) or not at all.
+"""A study's working folder: every file written whole (:func:`gpun2d.atomic.atomic_path`) or not at all.
 
 Layout of ``OUT/``::
 
@@ -18,13 +18,6 @@ import numpy as np
 
 from ..atomic import TEMP_PREFIX, atomic_path
 from ..errors import ConfigError, DataError
-from ..report import write_json
-
-
-
-def save_json(data: dict, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        write_json(data, tmp)
 
 
 def save_text(text: str, path: Path) -> None:
