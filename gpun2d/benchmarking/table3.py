@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import __version__, datasets, defaults
+from .. import __version__, datasets, defaults, paper
 from ..errors import ConfigError
 from ..report import command_line, now_iso
 from .machine import machine_info
@@ -27,17 +27,10 @@ log = logging.getLogger(__name__)
 
 PAPER_EPOCHS = defaults.EPOCHS
 PAPER_BATCH_SIZE = defaults.BATCH_SIZE
-PAPER_GPU = "NVIDIA GeForce RTX 2080 Ti"
+PAPER_GPU = paper.GPU
 
 #: The paper's Table III (minutes: autoencoder, manifold learner) and its ACC / NMI.
-PAPER = {
-    "mnist": {"autoencoder_min": 18.0, "manifold_min": 1.5, "acc": 0.979, "nmi": 0.942},
-    "mnist-test": {"autoencoder_min": 2.6, "manifold_min": 0.4, "acc": 0.948, "nmi": 0.882},
-    "usps": {"autoencoder_min": 2.1, "manifold_min": 0.4, "acc": 0.958, "nmi": 0.901},
-    "fashion": {"autoencoder_min": 18.0, "manifold_min": 1.5, "acc": 0.672, "nmi": 0.684},
-    "pendigits": {"autoencoder_min": 2.2, "manifold_min": 0.3, "acc": 0.885, "nmi": 0.863},
-    "har": {"autoencoder_min": 3.6, "manifold_min": 0.2, "acc": 0.801, "nmi": 0.683},
-}
+PAPER = {name: {**paper.MINUTES[name], **paper.SCORES[name]} for name in paper.MINUTES}
 PAPER_DATASETS = tuple(PAPER)
 STAGES = ("autoencoder", "manifold", "cluster", "total")
 SCORES = ("acc", "nmi", "ari")

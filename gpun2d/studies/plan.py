@@ -5,21 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import defaults
+from .. import defaults, paper
 from ..errors import ConfigError
 
 VARY = ("ae", "manifold", "cluster")
 DEFAULT_RESTARTS = (1, 10, 30, 100)
 
 # ACC / NMI reported by McConville et al. (2019), Table 2; digits has no paper figure.
-PAPER = {
-    "mnist": {"acc": 0.979, "nmi": 0.942},
-    "mnist-test": {"acc": 0.948, "nmi": 0.882},
-    "usps": {"acc": 0.958, "nmi": 0.901},
-    "fashion": {"acc": 0.672, "nmi": 0.684},
-    "pendigits": {"acc": 0.885, "nmi": 0.863},
-    "har": {"acc": 0.801, "nmi": 0.683},
-}
+PAPER = paper.SCORES
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -66,8 +59,8 @@ class StudyConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(5)))
     vary: str = "ae"
     restarts: list[int] | None = None
-    epochs: int = 1000
-    batch_size: int = 256
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
     cluster: str = "gmm"
     cluster_n_init: int = defaults.CLUSTER_N_INIT
     device: str = "auto"
