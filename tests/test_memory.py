@@ -13,8 +13,10 @@ from gpun2d.errors import ConfigError, DeviceError
 
 
 def test_torch_pool_is_a_no_op_on_any_device():
+    was_initialized = torch.cuda.is_initialized()
     for device in ("cpu", "auto", "cuda"):
-        memory.apply_memory_pool("torch", device)
+        assert memory.apply_memory_pool("torch", device) is None
+    assert torch.cuda.is_initialized() == was_initialized  # it set nothing up, CUDA included
 
 
 def test_unknown_pool_is_a_config_error():

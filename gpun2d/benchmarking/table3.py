@@ -44,7 +44,7 @@ class BenchSettings:
 
     ``max_samples`` clusters a seeded random subset of each dataset (quick
     checks only: the timings are then not comparable to the paper's).
-    ``cluster_n_init`` is gpun2d's default of 10 restarts (the paper: 1); the
+    ``cluster_n_init`` is gpun2d's default (``defaults.CLUSTER_N_INIT``; the paper: 1); the
     clustering time is reported but the paper's total has none. ``warmup``
     first fits a small slice once, untimed, so that one-time costs (UMAP's JIT
     compilation, CUDA and cuML start-up) do not land in the first timed run.
