@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from gpun2d import datasets
 from gpun2d.autoencoder import AutoEncoder, encode
-from gpun2d.benchmarking import describe_machine, machine_info
-from gpun2d.benchmarking.timing import save_report, timed
+from gpun2d.benchmarking import machine_info
+from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import Manifold, UMAPParams
@@ -244,9 +244,7 @@ def print_row(row: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = run(args)
-    print(f"machine: {describe_machine(result['machine'])}")
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_context(result)
     print("scaling (seconds on this device; trainer per epoch): "
           + "; ".join(f"{stage} " + ", ".join(f"{n}: {s:.3g}" for n, s in by_n.items())
                       for stage, by_n in result["scaling"].items()))

@@ -28,8 +28,8 @@ import torch
 
 from gpun2d import datasets, defaults
 from gpun2d.autoencoder import AutoEncoder, encode
-from gpun2d.benchmarking import describe_machine, machine_info
-from gpun2d.benchmarking.timing import save_report, timed
+from gpun2d.benchmarking import machine_info
+from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.devices import Device, DeviceType, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import Manifold, UMAPParams
@@ -167,7 +167,7 @@ def run(args) -> dict:
 
 
 def print_report(result: dict) -> None:
-    print(f"machine: {describe_machine(result['machine'])}")
+    print_context(result)
     data = result["data"]
     print(f"data: {data['dataset']} {data['n_samples']:,} x {data['n_features']}"
           + (f" (rows of {data['n_original']:,} repeated)" if data["repeated"] else ""))

@@ -34,8 +34,8 @@ import torch
 
 from gpun2d import datasets
 from gpun2d.autoencoder import AutoEncoder, encode, load_autoencoder
-from gpun2d.benchmarking import describe_machine, machine_info
-from gpun2d.benchmarking.timing import save_report, timed
+from gpun2d.benchmarking import machine_info
+from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import Manifold, UMAPParams
@@ -173,9 +173,7 @@ def print_row(row: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = run(args)
-    print(f"machine: {describe_machine(result['machine'])}")
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_context(result)
     save_report(result, args.out, "umap-variants")  # a reader never sees half a file
     return 0
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..report import write_json
+from .machine import describe_machine
 
 
 def synchronize(device) -> None:
@@ -25,6 +26,13 @@ def timed(fn, device):
     result = fn()
     synchronize(device)
     return result, time.perf_counter() - start
+
+
+def print_context(result: dict) -> None:
+    """The machine a report was measured on and its notes, one line each."""
+    print(f"machine: {describe_machine(result['machine'])}")
+    for note in result.get("notes", ()):
+        print(f"note: {note}")
 
 
 def save_report(result: dict, out: str | Path | None, prefix: str) -> Path:
