@@ -5,6 +5,7 @@
 #   docker build -t gpun2d .
 #   docker run --rm --gpus all -v "$PWD/results:/results" gpun2d bench --datasets mnist-test
 #   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/results:/results" gpun2d run --dataset fashion
+#   docker run --rm --gpus all -v "$PWD/results:/results" gpun2d study --dataset mnist-test --seeds 5
 #
 # See docker/README.md. RAPIDS image tags are RAPIDS-cudaMAJOR-pyX.Y and there is no `latest`.
 ARG RAPIDS_TAG=26.10-cuda13-py3.12
@@ -46,15 +47,21 @@ RUN pip install --no-cache-dir /home/rapids/gpun2d-src \
 
 COPY --chown=rapids:conda --chmod=755 docker/entrypoint.sh /home/rapids/gpun2d-entrypoint.sh
 
-# Datasets are found in (and downloaded to) /data; results go to /results.
+# The image's defaults, read by gpun2d itself (so every subcommand has them, and `docker run -e`
+# overrides them): datasets are found in (and downloaded to) /data; every command's default
+# output folder goes under /results; every command's default --device is cuda, so a container
+# without a usable GPU stops with gpun2d's one-line reason instead of falling back to hours on
+# the CPU (`--device cpu`, or `-e GPUN2D_DEVICE=auto` for the fallback).
 ENV GPUN2D_DATA=/data \
     GPUN2D_CACHE=/data \
     GPUN2D_RESULTS=/results \
+    GPUN2D_DEVICE=cuda \
     MPLBACKEND=Agg \
     PYTHONUNBUFFERED=1
 VOLUME ["/data", "/results"]
 
-# The base image's entrypoint activates conda (and honours EXTRA_PIP_PACKAGES etc.),
-# then hands over to ours, which maps `docker run IMAGE SUBCOMMAND ...` onto gpun2d.
+# The base image's entrypoint prints its license notice and honours EXTRA_CONDA_PACKAGES /
+# EXTRA_PIP_PACKAGES, then hands over to ours: `docker run IMAGE COMMAND ...` runs
+# `gpun2d COMMAND ...` for any subcommand, while a program on PATH (bash, python) runs as given.
 ENTRYPOINT ["/home/rapids/entrypoint.sh", "/home/rapids/gpun2d-entrypoint.sh"]
 CMD ["--help"]

@@ -6,7 +6,8 @@
 #
 # Run from the repository root. MNIST_DIR holds the MNIST test set (t10k IDX files; default
 # ../shared/data/mnist). Each step's output goes to OUT/STEP.log (default OUT: gpu-check) and
-# its JSON beside it; a failing step is reported and the next one still runs. Steps:
+# its JSON beside it; a failing step is reported and the next one still runs. The benchmark
+# steps run with --device cuda and share gpun2d's option names (python3 benchmarks/X.py --help). Steps:
 #   pytest    the GPU and cuML tests (pytest -m "gpu or cuml")
 #   targets   benchmarks/targets.py: mnist-test rows repeated to 70,000, 1000 epochs, CUDA graphs
 #   stages    benchmarks/stages.py: each stage against its alternative at 10,000 samples
@@ -25,7 +26,9 @@ for step in "${steps[@]}"; do
 done
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 GPUN2D_MNIST_DIR="$mnist"
-data=(--dataset mnist-test --data-dir "$mnist" --no-download)
+# --device cuda: a benchmark fails at once with one `Error:` line when CUDA or cuML is missing, rather
+# than falling back to hours on the CPU (auto would).
+data=(--dataset mnist-test --data-dir "$mnist" --no-download --device cuda)
 failed=()
 
 for step in "${steps[@]}"; do

@@ -17,24 +17,27 @@ skipped with a note. Figures are printed and written to --out (JSON); nothing is
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+import click
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from gpun2d import datasets
+import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+from gpun2d import datasets, defaults
 from gpun2d.autoencoder import AutoEncoder, encode
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
+from gpun2d.cli import options
+from gpun2d.cli.errors import Command
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
-from gpun2d.manifold import Manifold, UMAPParams
+from gpun2d.manifold import UMAPParams, make_manifold
 from gpun2d.mixture import GaussianMixture
 from gpun2d.report import command_line, now_iso
 from gpun2d.training import TrainOptions, train_autoencoder
@@ -42,33 +45,14 @@ from gpun2d.training import TrainOptions, train_autoencoder
 STAGES = ("trainer", "manifold", "mixture")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="fashion", help="dataset to subsample (default: fashion)")
-    parser.add_argument("--sizes", default="10000,35000,70000",
-                        help="comma-separated sample counts (default: 10000,35000,70000)")
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs timed per trainer (default: 5)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--cluster-n-init", type=int, default=10, help="mixture restarts, both sides (default: 10)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    parser.add_argument("--data-dir", type=Path, help="folder holding the dataset's files")
-    parser.add_argument("--no-download", action="store_true", help="never download missing files")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--compile", action="store_true", help="torch.compile gpun2d's training step")
-    parser.add_argument("--cuda-graphs", action="store_true", help="CUDA-graph gpun2d's training step")
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="skip the untimed warm-up pass (JIT, CUDA and cuML start-up then land in the first size)")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default: stages-TIMESTAMP.json)")
-    args = parser.parse_args(argv)
+def _sizes(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     try:
-        args.sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+        sizes = sorted({int(s) for s in value.split(",") if s.strip()})
     except ValueError:
-        parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if not args.sizes or min(args.sizes) < 30:
-        parser.error("--sizes needs at least one size, each >= 30 (UMAP uses 20 neighbours)")
-    return args
+        raise click.BadParameter(f"comma-separated integers, e.g. 300,1797; got {value!r}") from None
+    if not sizes or min(sizes) < 30:
+        raise click.BadParameter("name at least one size, each >= 30 (UMAP uses 20 neighbours)")
+    return sizes
 
 
 def eager_dataloader_loop(model: AutoEncoder, X_host: torch.Tensor, epochs: int, batch_size: int, lr: float,
@@ -106,11 +90,11 @@ def compare_trainers(X: np.ndarray, n_clusters: int, args, device: Device) -> tu
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     losses_base, base_s = timed(lambda: eager_dataloader_loop(baseline, X_host, args.epochs, args.batch_size,
                                                               args.lr, args.seed), device.torch)
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, compile=args.compile,
-                           cuda_graphs=args.cuda_graphs)
+    train_options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, compile=args.compile,
+                                 cuda_graphs=args.cuda_graphs, bf16=args.bf16)
     try:  # the host-to-device copy of X counts: the baseline pays its copies batch by batch
-        history, ours_s = timed(lambda: train_autoencoder(model, X_host.to(device.torch), options, seed=args.seed),
-                                device.torch)
+        history, ours_s = timed(lambda: train_autoencoder(model, X_host.to(device.torch), train_options,
+                                                          seed=args.seed), device.torch)
     finally:  # gpun2d turns TF32 on for CUDA; later baselines run with PyTorch's defaults again
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     epochs = max(args.epochs, 1)
@@ -128,11 +112,11 @@ def compare_manifolds(Z: torch.Tensor, n_clusters: int, args, device: Device, cu
     """cuML UMAP (when usable) vs umap-learn on the same embedding; returns the row and an embedding."""
     params = UMAPParams(n_components=n_clusters)
     cpu = Device(DeviceType.CPU)
-    learn_out, learn_s = timed(lambda: Manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()),
+    learn_out, learn_s = timed(lambda: make_manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()),
                                torch.device("cpu"))
     row = {"stage": "manifold", "alternative": {"what": "umap-learn", "seconds": learn_s}}
     if cuml_skip is None:
-        cuml_out, cuml_s = timed(lambda: Manifold(params, device, random_state=args.seed).fit_transform(Z),
+        cuml_out, cuml_s = timed(lambda: make_manifold(params, device, random_state=args.seed).fit_transform(Z),
                                  device.torch)
         row["gpun2d"] = {"what": "cuML UMAP", "seconds": cuml_s}
         return row, cuml_out
@@ -168,7 +152,7 @@ def run(args) -> dict:
         cuml_skip = (f"cuML UMAP skipped: it needs a CUDA GPU and RAPIDS cuML, and this run is on the CPU "
                      f"({reason}); only umap-learn was timed")
     X_all, _ = datasets.load(args.dataset, data_dir=args.data_dir, download=not args.no_download,
-                             device="cuda" if device.is_cuda else "cpu")
+                             engine="cudf" if device.is_cuda else "pandas")
     n_clusters = datasets.n_classes(args.dataset)
     order = np.random.default_rng(args.seed).permutation(X_all.shape[0])
     notes = [
@@ -183,9 +167,9 @@ def run(args) -> dict:
         notes.append(f"{args.dataset} has {X_all.shape[0]:,} samples; larger sizes were cut to that.")
     sizes = sorted({min(n, X_all.shape[0]) for n in args.sizes})
 
-    if not args.no_warmup:  # untimed: numba JIT, CUDA and cuML start-up
+    if args.warmup:  # untimed: numba JIT, CUDA and cuML start-up
         warm = np.ascontiguousarray(X_all[order[: min(300, X_all.shape[0])]])
-        warm_args = argparse.Namespace(**{**vars(args), "epochs": 1, "cluster_n_init": 1})
+        warm_args = SimpleNamespace(**{**vars(args), "epochs": 1, "cluster_n_init": 1})
         _, model = compare_trainers(warm, n_clusters, warm_args, device)
         _, E = compare_manifolds(encode(model, torch.from_numpy(warm).to(device.torch)), n_clusters, warm_args,
                                  device, cuml_skip)
@@ -211,7 +195,7 @@ def run(args) -> dict:
         "settings": {"dataset": args.dataset, "sizes": sizes, "epochs": args.epochs, "batch_size": args.batch_size,
                      "lr": args.lr, "cluster_n_init": args.cluster_n_init, "seed": args.seed,
                      "n_clusters": n_clusters, "compile": args.compile, "cuda_graphs": args.cuda_graphs,
-                     "warmup": not args.no_warmup},
+                     "bf16": args.bf16, "warmup": args.warmup},
         "notes": notes,
         "comparisons": comparisons,
         "scaling": scaling(comparisons),
@@ -241,15 +225,63 @@ def print_row(row: dict) -> None:
           f"  |  {row['alternative']['what']}: {_seconds(row['alternative'])}  |  speed-up {speedup}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@click.command(cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100,
+                                             "default_map": {"epochs": 5, "cluster_n_init": 10}})
+@click.option("--dataset", "-d", metavar="NAME", default="fashion", show_default=True,
+              help="Dataset to subsample (see `gpun2d datasets`).")
+@click.option("--sizes", metavar="N,N,...", default="10000,35000,70000", show_default=True, callback=_sizes,
+              help="Sample counts: nested seeded subsets of the dataset, each >= 30.")
+@options.epochs
+@options.batch_size
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=defaults.LR, show_default=True,
+              help="Adam learning rate, both trainers.")
+@options.cluster_n_init
+@options.device
+@options.data_dir
+@options.no_download
+@options.seed
+@options.trainer
+@click.option("--warmup/--no-warmup", default=True, show_default=True,
+              help="Run every comparison once on 300 rows, untimed, so JIT, CUDA and cuML start-up stay out of "
+                   "the first size.")
+@click.option("--out", "-o", type=options.PathFile, help="JSON file to write [default: stages-TIMESTAMP.json].")
+def command(random_state: int, out: Path | None, **settings) -> int:
+    """Each N2D stage of gpun2d against its usual alternative: same input, same run, same machine.
+
+    trainer: gpun2d's train_autoencoder (--compile, --cuda-graphs and --bf16
+    apply to it) vs an eager DataLoader loop; manifold: cuML UMAP vs
+    umap-learn; mixture: gpun2d's GaussianMixture on the device's tensors vs
+    scikit-learn on NumPy (--cluster-n-init restarts, both sides). Without a
+    usable GPU the cuML comparison is skipped with a note. Prints the figures
+    and writes them to --out; nothing is asserted. Examples:
+
+    \b
+      python benchmarks/stages.py --dataset fashion --sizes 10000,35000,70000 --epochs 5
+      python benchmarks/stages.py --dataset digits --sizes 300,1797 --epochs 1 --device cpu --out stages.json
+    """
+    args = SimpleNamespace(seed=random_state, **settings)
     result = run(args)
     print_context(result)
     print("scaling (seconds on this device; trainer per epoch): "
           + "; ".join(f"{stage} " + ", ".join(f"{n}: {s:.3g}" for n, s in by_n.items())
                       for stage, by_n in result["scaling"].items()))
-    save_report(result, args.out, "stages")  # a reader never sees half a file
+    save_report(result, out, "stages")  # a reader never sees half a file
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the script on ``argv`` (default: the command line); returns the exit status.
+
+    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
+    """
+    try:
+        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Interrupted.", err=True)
+        return 130
 
 
 if __name__ == "__main__":

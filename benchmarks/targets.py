@@ -18,21 +18,24 @@ when the full one is not at hand: timings then hold for that size, scores do not
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+import click
 import numpy as np
 import torch
 
-from gpun2d import datasets, defaults
+import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+from gpun2d import datasets
 from gpun2d.autoencoder import AutoEncoder, encode
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
+from gpun2d.cli import options
+from gpun2d.cli.errors import Command
 from gpun2d.devices import Device, DeviceType, resolve_device
 from gpun2d.handoff import to_numpy
-from gpun2d.manifold import Manifold, UMAPParams
+from gpun2d.manifold import UMAPParams, make_manifold
 from gpun2d.metrics import evaluate
 from gpun2d.mixture import GaussianMixture
 from gpun2d.report import command_line, now_iso
@@ -48,39 +51,10 @@ TARGETS = {
 }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="mnist", help="dataset (default: mnist, 70,000 x 784)")
-    parser.add_argument("--rows", type=int, help="repeat the dataset's rows up to this many samples")
-    parser.add_argument("--epochs", type=int, default=defaults.EPOCHS)
-    parser.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE)
-    parser.add_argument("--cluster-n-init", type=int, default=defaults.CLUSTER_N_INIT,
-                        help=f"mixture restarts, both sides (default: {defaults.CLUSTER_N_INIT})")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the training step")
-    parser.add_argument("--cuda-graphs", action="store_true", help="capture the training step in a CUDA graph")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast in training")
-    parser.add_argument("--no-reference", action="store_true",
-                        help="skip umap-learn and scikit-learn (no speed-ups then)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    parser.add_argument("--data-dir", type=Path, help="folder holding the dataset's files")
-    parser.add_argument("--no-download", action="store_true", help="never download missing files")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-warmup", action="store_true",
-                        help="skip the untimed warm-up (numba JIT, CUDA and cuML start-up then count)")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default: targets-TIMESTAMP.json)")
-    args = parser.parse_args(argv)
-    if args.rows is not None and args.rows < 30:
-        parser.error("--rows must be >= 30 (UMAP uses 20 neighbours)")
-    if args.epochs < 1:
-        parser.error("--epochs must be >= 1")
-    return args
-
-
 def load(args, device: Device) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """The dataset, its rows repeated up to --rows when asked."""
     X, y = datasets.load(args.dataset, data_dir=args.data_dir, download=not args.no_download,
-                         device="cuda" if device.is_cuda else "cpu")
+                         engine="cudf" if device.is_cuda else "pandas")
     info = {"dataset": args.dataset, "n_original": int(X.shape[0]), "repeated": False}
     if args.rows is not None and args.rows != X.shape[0]:
         take = np.arange(args.rows) % X.shape[0]
@@ -90,16 +64,16 @@ def load(args, device: Device) -> tuple[np.ndarray, np.ndarray | None, dict]:
     return X, y, info
 
 
-def warm_up(X_small: torch.Tensor, n_clusters: int, params: UMAPParams, options: TrainOptions, device: Device,
-            args) -> None:
+def warm_up(X_small: torch.Tensor, n_clusters: int, params: UMAPParams, train_options: TrainOptions,
+            device: Device, args) -> None:
     """Every timed step once on a small slice, untimed: JIT compilation and library start-up."""
     model = AutoEncoder(X_small.shape[1], n_clusters).to(device.torch)
-    train_autoencoder(model, X_small, TrainOptions(**{**vars(options), "epochs": 1}), seed=args.seed)
+    train_autoencoder(model, X_small, TrainOptions(**{**vars(train_options), "epochs": 1}), seed=args.seed)
     Z = encode(model, X_small)
-    E = Manifold(params, device, random_state=args.seed).fit_transform(Z)
+    E = make_manifold(params, device, random_state=args.seed).fit_transform(Z)
     GaussianMixture(n_clusters, n_init=1, random_state=args.seed).fit(E)
     if not args.no_reference and device.is_cuda:
-        Manifold(params, Device(DeviceType.CPU), random_state=args.seed).fit_transform(Z.cpu())
+        make_manifold(params, Device(DeviceType.CPU), random_state=args.seed).fit_transform(Z.cpu())
 
 
 def verdict(name: str, value: float | None, comparable: bool) -> dict:
@@ -117,17 +91,17 @@ def run(args) -> dict:
     n_clusters = datasets.n_classes(args.dataset)
     X_t = torch.from_numpy(X).to(device.torch)
 
-    options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, compile=args.compile,
-                           cuda_graphs=args.cuda_graphs, bf16=args.bf16)
+    train_options = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, compile=args.compile,
+                                 cuda_graphs=args.cuda_graphs, bf16=args.bf16)
     params = UMAPParams(n_components=n_clusters)
-    if not args.no_warmup:
-        warm_up(X_t[: min(300, X.shape[0])], n_clusters, params, options, device, args)
+    if args.warmup:
+        warm_up(X_t[: min(300, X.shape[0])], n_clusters, params, train_options, device, args)
     torch.manual_seed(args.seed)
     model = AutoEncoder(X.shape[1], n_clusters).to(device.torch)
-    history, ae_s = timed(lambda: train_autoencoder(model, X_t, options, seed=args.seed), device.torch)
+    history, ae_s = timed(lambda: train_autoencoder(model, X_t, train_options, seed=args.seed), device.torch)
     Z = encode(model, X_t)
 
-    E, umap_s = timed(lambda: Manifold(params, device, random_state=args.seed).fit_transform(Z), device.torch)
+    E, umap_s = timed(lambda: make_manifold(params, device, random_state=args.seed).fit_transform(Z), device.torch)
     mixture = GaussianMixture(n_clusters, n_init=args.cluster_n_init, random_state=args.seed)
     labels, gmm_s = timed(lambda: mixture.fit_predict(E), device.torch)
     stages = {"autoencoder": ae_s, "umap": umap_s, "gmm": gmm_s}
@@ -136,7 +110,7 @@ def run(args) -> dict:
     if not args.no_reference:
         from sklearn.mixture import GaussianMixture as SKGaussianMixture
 
-        _, learn_s = timed(lambda: Manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()), "cpu")
+        _, learn_s = timed(lambda: make_manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()), "cpu")
         E_host = to_numpy(E).astype(np.float64)
         _, sk_s = timed(lambda: SKGaussianMixture(n_clusters, covariance_type="full", n_init=args.cluster_n_init,
                                                   random_state=args.seed).fit(E_host), "cpu")
@@ -154,9 +128,9 @@ def run(args) -> dict:
         "command": command_line(),
         "device": {"requested": args.device, "resolved": str(device), "name": device.describe()},
         "machine": machine_info(device),
-        "settings": {"warmup": not args.no_warmup, "epochs": args.epochs, "batch_size": args.batch_size, "cluster_n_init": args.cluster_n_init,
-                     "compile": args.compile, "cuda_graphs": args.cuda_graphs, "bf16": args.bf16,
-                     "seed": args.seed, "reference": not args.no_reference},
+        "settings": {"warmup": args.warmup, "epochs": args.epochs, "batch_size": args.batch_size,
+                     "cluster_n_init": args.cluster_n_init, "compile": args.compile, "cuda_graphs": args.cuda_graphs,
+                     "bf16": args.bf16, "seed": args.seed, "reference": not args.no_reference},
         "data": data,
         "seconds": stages,
         "reference_seconds": reference,
@@ -171,18 +145,71 @@ def print_report(result: dict) -> None:
     data = result["data"]
     print(f"data: {data['dataset']} {data['n_samples']:,} x {data['n_features']}"
           + (f" (rows of {data['n_original']:,} repeated)" if data["repeated"] else ""))
-    for name, row in result["targets"].items():
+    for row in result["targets"].values():
         value = "-" if row["value"] is None else f"{row['value']:.3g}"
         met = {True: "met", False: "MISSED", None: "not judged (not a CUDA run at 70,000 / 1000 epochs)"}[row["met"]]
         print(f"{row['what']:<52} {value:>9}  target {row['target']:<6}  {met}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@click.command(cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--dataset", "-d", metavar="NAME", default="mnist", show_default=True,
+              help="Dataset (mnist: 70,000 x 784, the targets' size; see `gpun2d datasets`).")
+@click.option("--rows", type=click.IntRange(min=30),
+              help="Repeat the dataset's rows up to this many samples (>= 30: UMAP uses 20 neighbours).")
+@options.epochs
+@options.batch_size
+@options.cluster_n_init
+@options.trainer
+@click.option("--no-reference", is_flag=True, help="Skip umap-learn and scikit-learn (no speed-ups then).")
+@options.device
+@options.data_dir
+@options.no_download
+@options.seed
+@click.option("--warmup/--no-warmup", default=True, show_default=True,
+              help="Run every timed step once on 300 rows, untimed, so numba JIT, CUDA and cuML start-up "
+                   "do not count.")
+@click.option("--out", "-o", type=options.PathFile, help="JSON file to write [default: targets-TIMESTAMP.json].")
+def command(epochs: int, random_state: int, out: Path | None, **settings) -> int:
+    """The GPU path's speed targets, measured in one run and reported as met or not.
+
+    \b
+      autoencoder      training 70,000 x 784 for 1000 epochs              <= 60 s
+      umap+gmm         UMAP then the mixture on the 70,000 x c embedding  <= 10 s
+      umap speed-up    umap-learn seconds / cuML UMAP seconds, same input >= 30
+      gmm speed-up     scikit-learn on NumPy / gpun2d on CUDA tensors     >= 5
+
+    A target is judged only on a CUDA run at its own size (70,000 samples;
+    1000 epochs for the autoencoder); other runs print and save every figure
+    with `met` left empty. --rows repeats a smaller dataset's rows (timings
+    then hold for that size, scores do not). Examples:
+
+    \b
+      python benchmarks/targets.py --dataset mnist --cuda-graphs
+      python benchmarks/targets.py --dataset mnist-test --rows 70000 --data-dir data/mnist
+      python benchmarks/targets.py --dataset digits --epochs 2 --device cpu --out targets.json
+    """
+    if epochs < 1:
+        raise click.BadParameter("train at least 1 epoch: the autoencoder's time is a target", param_hint="--epochs")
+    args = SimpleNamespace(epochs=epochs, seed=random_state, **settings)
     result = run(args)
     print_report(result)
-    save_report(result, args.out, "targets")  # a reader never sees half a file
+    save_report(result, out, "targets")  # a reader never sees half a file
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the script on ``argv`` (default: the command line); returns the exit status.
+
+    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
+    """
+    try:
+        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Interrupted.", err=True)
+        return 130
 
 
 if __name__ == "__main__":

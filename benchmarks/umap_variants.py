@@ -23,22 +23,25 @@ listed as skipped. Figures are printed and written to --out (JSON); nothing is a
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+import click
 import numpy as np
 import torch
 
-from gpun2d import datasets
+import gpun2d  # noqa: F401  (switches SciPy's array API on before SciPy loads: GMM on CUDA tensors)
+from gpun2d import datasets, registry
 from gpun2d.autoencoder import AutoEncoder, encode, load_autoencoder
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
+from gpun2d.cli import options
+from gpun2d.cli.errors import Command
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
-from gpun2d.manifold import Manifold, UMAPParams
+from gpun2d.manifold import UMAPParams, make_manifold
 from gpun2d.metrics import evaluate
 from gpun2d.mixture import GaussianMixture
 from gpun2d.report import command_line, now_iso
@@ -55,36 +58,22 @@ VARIANTS = {
 REFERENCE = "umap-learn"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="mnist-test", help="a dataset with labels (default: mnist-test)")
-    parser.add_argument("--epochs", type=int, default=100, help="autoencoder epochs, trained once (default: 100)")
-    parser.add_argument("--ae-weights", type=Path, help="reuse a trained autoencoder.pt instead of training")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated UMAP/mixture seeds (default: 0,1,2)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated cuML variants (default: all: {','.join(VARIANTS)})")
-    parser.add_argument("--no-reference", action="store_true", help=f"skip {REFERENCE} (slow on large data)")
-    parser.add_argument("--max-samples", type=int, help="use a seeded random subset of this many samples")
-    parser.add_argument("--cluster-n-init", type=int, default=10, help="mixture restarts (default: 10)")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
-    parser.add_argument("--data-dir", type=Path, help="folder holding the dataset's files")
-    parser.add_argument("--no-download", action="store_true", help="never download missing files")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default: umap-variants-TIMESTAMP.json)")
-    args = parser.parse_args(argv)
+def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     try:
-        args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        seeds = [int(s) for s in value.split(",") if s.strip()]
     except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(args.variants) - set(VARIANTS))
+        raise click.BadParameter(f"comma-separated integers, e.g. 0,1,2; got {value!r}") from None
+    if not seeds:
+        raise click.BadParameter("name at least one seed, e.g. --seeds 0")
+    return seeds
+
+
+def _variants(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    if not args.seeds:
-        parser.error("--seeds needs at least one seed")
-    if args.max_samples is not None and args.max_samples < 30:
-        parser.error("--max-samples must be >= 30 (UMAP uses 20 neighbours)")
-    return args
+        raise click.BadParameter(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    return names
 
 
 def embed(X, n_clusters: int, args, device: Device) -> tuple[torch.Tensor, dict]:
@@ -104,7 +93,7 @@ def embed(X, n_clusters: int, args, device: Device) -> tuple[torch.Tensor, dict]
 def run_variant(Z: torch.Tensor, y, n_clusters: int, params: UMAPParams, device: Device, seed: int,
                 n_init: int) -> dict:
     """UMAP with ``params`` on ``device`` then the mixture; seconds of each and the scores."""
-    manifold = Manifold(params, device, random_state=seed)
+    manifold = make_manifold(params, device, random_state=seed)
     E, umap_s = timed(lambda: manifold.fit_transform(Z), device.torch)
     mixture = GaussianMixture(n_clusters, n_init=n_init, random_state=seed)
     labels, gmm_s = timed(lambda: mixture.fit_predict(E), device.torch)
@@ -127,9 +116,10 @@ def run(args) -> dict:
         reason = "--device cpu was given" if args.device == "cpu" else cuda_problem()
         cuml_skip = f"cuML variants skipped: they need a CUDA GPU and RAPIDS cuML ({reason})"
     X, y = datasets.load(args.dataset, data_dir=args.data_dir, download=not args.no_download,
-                         device="cuda" if device.is_cuda else "cpu")
+                         engine="cudf" if device.is_cuda else "pandas")
     if y is None:
-        raise SystemExit(f"error: {args.dataset} has no labels to score the variants against")
+        raise click.BadParameter(f"{args.dataset} has no labels to score the variants against; pick a dataset "
+                                 "with labels", param_hint="--dataset")
     if args.max_samples is not None and args.max_samples < X.shape[0]:
         keep = np.sort(np.random.default_rng(args.seeds[0]).permutation(X.shape[0])[: args.max_samples])
         X, y = np.ascontiguousarray(X[keep]), y[keep]
@@ -146,7 +136,7 @@ def run(args) -> dict:
         params = UMAPParams(n_components=n_clusters, **changes)
         runs = [run_variant(Z.to(where.torch), y, n_clusters, params, where, seed, args.cluster_n_init)
                 for seed in args.seeds]
-        rows.append({"variant": name, "params": changes, "backend": where.backends["manifold"],
+        rows.append({"variant": name, "params": changes, "backend": registry.backends(where.type.value)["manifold"],
                      "runs": runs, "summary": summary(runs), "skipped": None})
         print_row(rows[-1])
     return {
@@ -155,8 +145,8 @@ def run(args) -> dict:
         "device": {"requested": args.device, "resolved": str(device), "name": device.describe()},
         "machine": machine_info(device),
         "settings": {"dataset": args.dataset, "n_samples": int(X.shape[0]), "n_clusters": n_clusters,
-                     "seeds": args.seeds, "max_samples": args.max_samples, "cluster_n_init": args.cluster_n_init, "variants": args.variants,
-                     "reference": not args.no_reference},
+                     "seeds": args.seeds, "max_samples": args.max_samples, "cluster_n_init": args.cluster_n_init,
+                     "variants": args.variants, "reference": not args.no_reference},
         "autoencoder": autoencoder,
         "notes": [cuml_skip] if cuml_skip else [],
         "variants": rows,
@@ -170,12 +160,67 @@ def print_row(row: dict) -> None:
           f"NMI {s['nmi']['mean']:.3f} ({s['nmi']['min']:.3f}-{s['nmi']['max']:.3f})", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = run(args)
+@click.command(cls=Command, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100,
+                                             "default_map": {"epochs": 100, "cluster_n_init": 10}})
+@click.option("--dataset", "-d", metavar="NAME", default="mnist-test", show_default=True,
+              help="A dataset with labels (see `gpun2d datasets`).")
+@options.epochs
+@click.option("--ae-weights", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Reuse a trained autoencoder (autoencoder.pt of an earlier run) instead of training.")
+@click.option("--seeds", metavar="S,S,...", default="0,1,2", show_default=True, callback=_seeds,
+              help="UMAP and mixture seeds; each variant runs once per seed (the first also seeds the autoencoder).")
+@click.option("--variants", metavar="NAME,...", default=",".join(VARIANTS), show_default=True, callback=_variants,
+              help="cuML variants to run.")
+@click.option("--no-reference", is_flag=True, help=f"Skip {REFERENCE} (slow on large data).")
+@click.option("--max-samples", type=click.IntRange(min=30),
+              help="Use a seeded random subset of this many samples (>= 30: UMAP uses 20 neighbours).")
+@options.cluster_n_init
+@options.device
+@options.data_dir
+@options.no_download
+@click.option("--out", "-o", type=options.PathFile, help="JSON file to write [default: umap-variants-TIMESTAMP.json].")
+def command(out: Path | None, **settings) -> int:
+    """cuML UMAP's k-NN and initialisation choices, by time and by clustering quality, on one embedding.
+
+    The autoencoder is trained once (--epochs) or loaded (--ae-weights);
+    every variant then maps that embedding with UMAP for each seed, and
+    gpun2d's GaussianMixture (--cluster-n-init restarts) clusters the result.
+    Per variant: UMAP seconds and ACC/NMI, beside umap-learn on the same
+    embedding. Without a usable GPU only umap-learn runs and the cuML
+    variants are listed as skipped. Variants:
+
+    \b
+      brute_force_knn   cuML's exact k-NN inside UMAP (gpun2d's default)
+      nn_descent        cuML's approximate NN-descent graph (ignores the seed)
+      exact-graph       an exact cuml.neighbors.NearestNeighbors graph as knn_graph
+      pca-init          brute_force_knn with a PCA starting layout
+      random-init       brute_force_knn with a random starting layout
+
+    Examples:
+
+    \b
+      python benchmarks/umap_variants.py --dataset mnist-test --epochs 100 --seeds 0,1,2
+      python benchmarks/umap_variants.py --dataset digits --epochs 1 --seeds 0 --device cpu --out v.json
+    """
+    result = run(SimpleNamespace(**settings))
     print_context(result)
-    save_report(result, args.out, "umap-variants")  # a reader never sees half a file
+    save_report(result, out, "umap-variants")  # a reader never sees half a file
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the script on ``argv`` (default: the command line); returns the exit status.
+
+    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
+    """
+    try:
+        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Interrupted.", err=True)
+        return 130
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ The training loop lives in :mod:`gpun2d.training`, beside this module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ HIDDEN = (500, 500, 2000)
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     """Linear layers with ReLU between them and a linear last layer."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())

@@ -1,7 +1,8 @@
 """Resolve the compute device once: ``auto``, ``cuda`` or ``cpu``.
 
-Every stage receives the resolved :class:`Device` and picks its backend from
-it; nothing else in gpun2d asks torch or cuML whether a GPU exists.
+Every stage receives the resolved :class:`Device`; the stage registry picks
+each stage's backend from its type. Nothing else in gpun2d asks torch or cuML
+whether a GPU exists.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class DeviceType(str, enum.Enum):
     CUDA = "cuda"
 
     @classmethod
-    def parse(cls, value: "str | DeviceType") -> "DeviceType":
+    def parse(cls, value: str | DeviceType) -> DeviceType:
         try:
             return cls(str(value.value if isinstance(value, cls) else value).lower())
         except ValueError:
@@ -49,21 +50,6 @@ class Device:
     @property
     def torch(self) -> torch.device:
         return torch.device("cuda", self.index) if self.is_cuda else torch.device("cpu")
-
-    @property
-    def backends(self) -> dict[str, str]:
-        """Library used by each pipeline stage on this device."""
-        if self.is_cuda:
-            return {
-                "autoencoder": f"torch ({self.torch})",
-                "manifold": "cuml.manifold.UMAP",
-                "cluster": "scikit-learn GaussianMixture on CUDA tensors / cuml.cluster.KMeans",
-            }
-        return {
-            "autoencoder": "torch (cpu)",
-            "manifold": "umap-learn",
-            "cluster": "scikit-learn",
-        }
 
     def describe(self) -> str:
         if self.is_cuda:
@@ -102,7 +88,7 @@ def cuda_problem() -> str | None:
     return None
 
 
-def resolve_device(request: "str | DeviceType | Device" = "auto") -> Device:
+def resolve_device(request: str | DeviceType | Device = "auto") -> Device:
     """Turn ``auto|cpu|cuda`` into a :class:`Device`.
 
     ``auto`` picks CUDA only when torch sees a GPU *and* cuML imports;
@@ -117,7 +103,7 @@ def resolve_device(request: "str | DeviceType | Device" = "auto") -> Device:
     problem = cuda_problem()
     if kind is DeviceType.CUDA:
         if problem is not None:
-            raise DeviceError(f"--device cuda is unavailable: {problem}. Use --device cpu to run on the CPU.")
+            raise DeviceError(f"device='cuda' is unavailable: {problem}. Use device='cpu' to run on the CPU.")
         return Device(DeviceType.CUDA, torch.cuda.current_device())
     if problem is not None:
         log.info("device auto: using the CPU because %s", problem)

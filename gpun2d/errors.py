@@ -15,3 +15,7 @@ class DeviceError(GPUN2DError, RuntimeError):
 
 class ConfigError(GPUN2DError, ValueError):
     """A parameter value is out of range or inconsistent with the data."""
+
+
+class DataTypeError(DataError, TypeError):
+    """Input data holds values that are not numbers (strings, objects)."""

@@ -1,37 +1,51 @@
-"""The N2D estimator: autoencoder -> UMAP -> Gaussian mixture, wired together.
+"""The N2D estimator: the registered stages (autoencoder -> manifold -> clusterer), wired together.
 
-It validates, resolves the device once, runs each stage's module and records
-timings; the stages themselves live in their own modules.
+It validates, resolves the device once, builds each stage from
+:mod:`gpun2d.registry`, runs them in order and records timings; the stages
+themselves live in their own modules.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from typing import Callable
+from numbers import Integral, Real
+from typing import Any
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
-from . import defaults
-from .autoencoder import HIDDEN, AutoEncoder, encode, load_autoencoder, save_autoencoder
-from .devices import Device, resolve_device
+from . import defaults, registry
+from .devices import DeviceType, resolve_device
 from .errors import ConfigError, DataError
-from .handoff import like, to_torch
-from .kmeans import KMeans
-from .manifold import Manifold, UMAPParams
-from .mixture import GaussianMixture
-from .training import TrainOptions, train_autoencoder
+from .handoff import as_tensor, like
+from .manifold import INITS, KNN_SOURCES
+from .stages import StageContext
 
 log = logging.getLogger(__name__)
 
-CLUSTERERS = ("gmm", "kmeans")
+def _cluster_model_has(method: str):
+    """For :func:`available_if`: the fitted (or, unfitted, the chosen) clusterer offers ``method``."""
+
+    def check(self) -> bool:
+        if hasattr(self, "cluster_model_"):
+            return hasattr(self.cluster_model_, method)
+        try:
+            return hasattr(registry.lookup("cluster", self.cluster, "cpu").load(), method)
+        except ConfigError:
+            return False
+
+    return check
 
 
-class N2D(ClusterMixin, BaseEstimator):
+class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     """N2D clustering (McConville et al., 2019) with the paper's defaults.
 
     Parameters
@@ -39,6 +53,10 @@ class N2D(ClusterMixin, BaseEstimator):
     n_clusters : int
         Number of clusters; also the autoencoder bottleneck width and, unless
         ``umap_dim`` is set, the UMAP dimension.
+    embedder, manifold, cluster : str
+        The implementation of each stage, by its name in :mod:`gpun2d.registry`:
+        ``mlp`` (the paper's autoencoder), ``umap``, and ``gmm`` (full-covariance
+        Gaussian mixture, the paper's) or ``kmeans``.
     epochs, batch_size, lr :
         Autoencoder training (Adam, MSE); the paper uses 1000, 256, 1e-3.
     hidden : tuple of int
@@ -50,8 +68,6 @@ class N2D(ClusterMixin, BaseEstimator):
         UMAP's starting layout (``spectral``, ``random``, ``pca``) and k-NN
         source (``umap``, or ``exact`` for cuML NearestNeighbors on the GPU);
         see :class:`gpun2d.manifold.UMAPParams`.
-    cluster : {"gmm", "kmeans"}
-        Full-covariance Gaussian mixture (paper) or k-means.
     cluster_n_init : int
         Clustering restarts, each from its own k-means seed; the best
         likelihood (k-means: lowest inertia) wins. ``1`` is the paper's
@@ -72,32 +88,64 @@ class N2D(ClusterMixin, BaseEstimator):
 
     Attributes
     ----------
-    labels_, embedding_ : cluster of each sample, and its UMAP coordinates
+    labels_, embedding_ : cluster of each sample, and its manifold coordinates
         (the input's array type: NumPy in, NumPy out; tensors stay on device).
-    autoencoder_ : AutoEncoder
+    embedder_, manifold_, cluster_model_ : the fitted stages
     history_ : list of float, loss per epoch
     timings_ : dict of seconds per stage (autoencoder, manifold, cluster, total)
     device_ : Device
-    cluster_model_ : GaussianMixture or KMeans (its ``restarts_`` list every restart)
+    n_features_in_, feature_names_in_ : as in scikit-learn
     """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        # stage implementations are checked against the registry in fit, so a new entry needs no edit here
+        "embedder": [str],
+        "manifold": [str],
+        "cluster": [str],
+        "epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "hidden": [tuple, list],
+        "umap_neighbors": [Interval(Integral, 2, None, closed="left")],
+        "umap_min_dist": [Interval(Real, 0, None, closed="left")],
+        "umap_dim": [Interval(Integral, 1, None, closed="left"), None],
+        "umap_metric": [str],
+        "umap_init": [StrOptions(set(INITS))],
+        "umap_knn": [StrOptions(set(KNN_SOURCES))],
+        "cluster_n_init": [Interval(Integral, 1, None, closed="left")],
+        "device": [StrOptions({d.value for d in DeviceType}), DeviceType, object],
+        "random_state": ["random_state"],
+        "ae_weights": [str, os.PathLike, None],
+        "compile": ["boolean"],
+        "cuda_graphs": ["boolean"],
+        "bf16": ["boolean"],
+        "checkpoint_path": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 0, None, closed="left")],
+        "resume": ["boolean"],
+        "on_epoch": [callable, None],
+        "on_stage": [callable, None],
+    }
 
     def __init__(
         self,
         n_clusters: int = 10,
         *,
-        epochs: int = 1000,
-        batch_size: int = 256,
-        lr: float = 1e-3,
-        hidden: tuple = HIDDEN,
-        umap_neighbors: int = 20,
-        umap_min_dist: float = 0.0,
+        embedder: str = defaults.EMBEDDER,
+        manifold: str = defaults.MANIFOLD,
+        cluster: str = defaults.CLUSTER,
+        epochs: int = defaults.EPOCHS,
+        batch_size: int = defaults.BATCH_SIZE,
+        lr: float = defaults.LR,
+        hidden: tuple = defaults.HIDDEN,
+        umap_neighbors: int = defaults.UMAP_NEIGHBORS,
+        umap_min_dist: float = defaults.UMAP_MIN_DIST,
         umap_dim: int | None = None,
-        umap_metric: str = "euclidean",
-        umap_init: str = "spectral",
-        umap_knn: str = "umap",
-        cluster: str = "gmm",
+        umap_metric: str = defaults.UMAP_METRIC,
+        umap_init: str = defaults.UMAP_INIT,
+        umap_knn: str = defaults.UMAP_KNN,
         cluster_n_init: int = defaults.CLUSTER_N_INIT,
-        device: str = "auto",
+        device: str = defaults.DEVICE,
         random_state: int | None = None,
         ae_weights: str | None = None,
         compile: bool = False,
@@ -109,51 +157,64 @@ class N2D(ClusterMixin, BaseEstimator):
         on_epoch: Callable[[int, float], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
     ):
-        self.n_clusters, self.epochs, self.batch_size, self.lr, self.hidden = n_clusters, epochs, batch_size, lr, hidden
+        self.n_clusters = n_clusters
+        self.embedder, self.manifold, self.cluster = embedder, manifold, cluster
+        self.epochs, self.batch_size, self.lr, self.hidden = epochs, batch_size, lr, hidden
         self.umap_neighbors, self.umap_min_dist, self.umap_dim = umap_neighbors, umap_min_dist, umap_dim
         self.umap_metric, self.umap_init, self.umap_knn = umap_metric, umap_init, umap_knn
-        self.cluster, self.cluster_n_init = cluster, cluster_n_init
+        self.cluster_n_init = cluster_n_init
         self.device, self.random_state, self.ae_weights = device, random_state, ae_weights
         self.compile, self.cuda_graphs, self.bf16 = compile, cuda_graphs, bf16
         self.checkpoint_path, self.checkpoint_every, self.resume = checkpoint_path, checkpoint_every, resume
         self.on_epoch, self.on_stage = on_epoch, on_stage
 
-    # ----------------------------------------------------------------- checks
-    def _validate_params(self) -> None:
-        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
-            raise ConfigError(f"n_clusters must be an integer >= 2, got {self.n_clusters!r}")
-        if self.cluster not in CLUSTERERS:
-            raise ConfigError(f"cluster must be one of {', '.join(CLUSTERERS)}, got {self.cluster!r}")
-        if self.cluster_n_init < 1:
-            raise ConfigError(f"cluster_n_init must be >= 1, got {self.cluster_n_init}")
-        if self.umap_dim is not None and self.umap_dim < 1:
-            raise ConfigError(f"umap_dim must be >= 1, got {self.umap_dim}")
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> N2D:
+        """The one way gpun2d's jobs build an estimator: parameters from a mapping, plus overrides.
 
-    def _check_X(self, X, device: Device) -> torch.Tensor:
+        Keys that are not parameters of N2D are ignored, so a job's whole
+        settings can be passed; ``overrides`` must all be parameters.
+        """
+        names = cls._get_param_names()
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ConfigError(f"N2D has no parameter {', '.join(unknown)}")
+        params = {name: config[name] for name in names if name in config}
+        return cls(**{**params, **overrides})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    # ----------------------------------------------------------------- checks
+    def _check_X(self, X, *, reset: bool) -> torch.Tensor:
+        """``X`` as a float32 tensor on the fitted device, after every check scikit-learn expects."""
+        _check_feature_names(self, X, reset=reset)
+        tensor = as_tensor(X)
+        for axis, what in ((0, "sample"), (1, "feature")):
+            if tensor.shape[axis] == 0:
+                raise DataError(f"X is empty: 0 {what}(s) (shape={tuple(tensor.shape)}) "
+                                "while a minimum of 1 is required.")
         try:
-            tensor = to_torch(X)
-        except DataError:
-            raise
-        except Exception as exc:
-            raise DataError(f"X is not a numeric array: {exc}") from exc
-        if tensor.ndim != 2:
-            raise DataError(f"X must be 2-D (samples x features), got shape {tuple(tensor.shape)}")
-        if not (tensor.is_floating_point() or tensor.dtype in (torch.uint8, torch.int16, torch.int32, torch.int64)):
-            raise DataError(f"X must be numeric, got dtype {tensor.dtype}")
-        tensor = tensor.to(device=device.torch, dtype=torch.float32)
+            _check_n_features(self, tensor, reset=reset)
+        except ValueError as exc:
+            raise DataError(str(exc)) from None
+        tensor = tensor.to(device=self.device_.torch, dtype=torch.float32)
         bad = ~torch.isfinite(tensor).all(dim=1)
         if bad.any():
             rows = torch.nonzero(bad).flatten()[:5].tolist()
-            raise DataError(f"X has NaN or infinite values in {int(bad.sum())} rows (first: {rows}); clean or impute them first")
-        if tensor.shape[0] < self.n_clusters:
-            raise DataError(f"X has {tensor.shape[0]} samples, fewer than the {self.n_clusters} clusters asked for")
-        if tensor.shape[0] <= self.umap_neighbors:
-            raise DataError(
-                f"X has {tensor.shape[0]} samples; UMAP needs more than umap_neighbors={self.umap_neighbors}"
-            )
-        if tensor.shape[1] < 1:
-            raise DataError("X has no features")
+            raise DataError(f"X has NaN or infinite values in {int(bad.sum())} rows (first: {rows}); "
+                            "clean or impute them first")
         return tensor
+
+    def _check_size(self, n_samples: int) -> None:
+        if n_samples < max(2, self.n_clusters):
+            raise DataError(f"X has {n_samples} sample{'s' * (n_samples != 1)}, too few for "
+                            f"n_clusters={self.n_clusters} (at least {max(2, self.n_clusters)} are needed)")
+        if n_samples <= self.umap_neighbors:
+            raise DataError(f"X has {n_samples} samples; UMAP needs more than umap_neighbors={self.umap_neighbors}")
 
     # ------------------------------------------------------------------ stages
     @contextmanager
@@ -162,90 +223,84 @@ class N2D(ClusterMixin, BaseEstimator):
             self.on_stage(name)
         start = time.perf_counter()
         yield
-        if self.device_.is_cuda:
+        if self.device_.torch.type == "cuda":
             torch.cuda.synchronize(self.device_.torch)
         self.timings_[name] = time.perf_counter() - start
 
-    def fit(self, X, y=None) -> "N2D":
-        """Train the autoencoder, embed with UMAP and cluster; returns ``self``."""
-        self._validate_params()
+    def _part(self, stage: str) -> registry.Part:
+        return registry.lookup(stage, getattr(self, registry.stage(stage).param), self.device_.type.value)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None) -> N2D:
+        """Train the autoencoder, learn the manifold and cluster; returns ``self``. ``y`` is ignored."""
         self.device_ = resolve_device(self.device)
-        Xt = self._check_X(X, self.device_)
+        parts = {s.key: self._part(s.key) for s in registry.STAGES}  # unknown names fail before any work
+        Xt = self._check_X(X, reset=True)
+        self._check_size(Xt.shape[0])
         rng = check_random_state(self.random_state)
-        seed = int(self.random_state) if isinstance(self.random_state, (int, np.integer)) else int(rng.randint(2**31 - 1))
+        seed = int(self.random_state) if isinstance(self.random_state, Integral) else int(rng.randint(2**31 - 1))
         self.seed_ = seed
-        self.n_features_in_ = Xt.shape[1]
+        ctx = StageContext(self.get_params(), self.n_clusters, self.device_, seed, on_epoch=self.on_epoch)
         self.timings_: dict[str, float] = {}
         start = time.perf_counter()
-
         with self._stage("autoencoder"):
-            self.autoencoder_, self.history_ = self._fit_autoencoder(Xt, seed)
-            Z = encode(self.autoencoder_, Xt)
+            self.embedder_ = parts["autoencoder"].build(ctx).fit(Xt)
+            Z = self.embedder_.transform(Xt)
         with self._stage("manifold"):
-            params = UMAPParams(
-                n_components=self.umap_dim or self.n_clusters,
-                n_neighbors=self.umap_neighbors,
-                min_dist=self.umap_min_dist,
-                metric=self.umap_metric,
-                init=self.umap_init,
-                knn=self.umap_knn,
-            )
-            self.manifold_ = Manifold(params, self.device_, random_state=seed)
+            self.manifold_ = parts["manifold"].build(ctx)
             embedding = self.manifold_.fit_transform(Z)
         with self._stage("cluster"):
-            self.cluster_model_ = self._make_clusterer(seed)
-            labels = self.cluster_model_.fit_predict(embedding)
+            self.cluster_model_ = parts["cluster"].build(ctx)
+            labels = self.cluster_model_.fit(embedding).predict(embedding)
         self.timings_["total"] = time.perf_counter() - start
-
+        self.history_ = list(self.embedder_.history_)
+        self.backends_ = {key: part.backend for key, part in parts.items()}
         self.embedding_tensor_, self.labels_tensor_ = embedding, labels
         self.embedding_, self.labels_ = like(embedding, X), like(labels, X)
         return self
 
-    def _fit_autoencoder(self, X: torch.Tensor, seed: int) -> tuple[AutoEncoder, list[float]]:
-        if self.ae_weights is not None:
-            model = load_autoencoder(self.ae_weights, self.device_.torch)
-            if model.n_features != X.shape[1]:
-                raise DataError(f"{self.ae_weights} expects {model.n_features} features but X has {X.shape[1]}")
-            log.info("loaded autoencoder from %s; skipping training", self.ae_weights)
-            return model, []
-        torch_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # initial weights; restored below so callers' RNG is untouched
-        try:
-            model = AutoEncoder(X.shape[1], self.n_clusters, self.hidden).to(self.device_.torch)
-        finally:
-            torch.random.set_rng_state(torch_state)
-        options = TrainOptions(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, compile=self.compile,
-            cuda_graphs=self.cuda_graphs, bf16=self.bf16, checkpoint_path=self.checkpoint_path,
-            checkpoint_every=self.checkpoint_every, resume=self.resume,
-        )
-        history = train_autoencoder(model, X, options, seed=seed, on_epoch=self.on_epoch)
-        return model, history.losses
-
-    def _make_clusterer(self, seed: int):
-        if self.cluster == "kmeans":
-            return KMeans(self.n_clusters, n_init=self.cluster_n_init, random_state=seed, device=self.device_)
-        return GaussianMixture(self.n_clusters, n_init=self.cluster_n_init, random_state=seed, device=None)
-
     # -------------------------------------------------------------- inference
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "labels_"):
-            raise ConfigError("this N2D is not fitted yet; call fit first")
+    def _embed(self, X) -> torch.Tensor:
+        check_is_fitted(self, "labels_")
+        Xt = self._check_X(X, reset=False)
+        return self.manifold_.transform(self.embedder_.transform(Xt))
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then return the training samples' manifold coordinates (``embedding_``)."""
+        return self.fit(X, y).embedding_
+
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit, then return the training samples' clusters (``labels_``)."""
+        return self.fit(X, y).labels_
 
     def transform(self, X):
-        """UMAP coordinates of new samples (encoder, then the fitted UMAP)."""
-        self._check_fitted()
-        Xt = to_torch(X).to(device=self.device_.torch, dtype=torch.float32)
-        if Xt.ndim != 2 or Xt.shape[1] != self.n_features_in_:
-            raise DataError(f"X must have shape (n, {self.n_features_in_}), got {tuple(Xt.shape)}")
-        return like(self.manifold_.transform(encode(self.autoencoder_, Xt)), X)
+        """Manifold coordinates of new samples (encoder, then the fitted manifold)."""
+        return like(self._embed(X), X)
 
     def predict(self, X):
-        """Cluster of new samples: encoder -> UMAP transform -> mixture."""
-        embedding = to_torch(self.transform(X)).to(self.device_.torch)
-        return like(self.cluster_model_.predict(embedding), X)
+        """Cluster of new samples: encoder -> manifold transform -> clusterer."""
+        coordinates = self._embed(X)  # checks it is fitted first
+        return like(self.cluster_model_.predict(coordinates), X)
+
+    @available_if(_cluster_model_has("predict_proba"))
+    def predict_proba(self, X):
+        """Posterior probability of each cluster for new samples (mixture clusterers only)."""
+        coordinates = self._embed(X)
+        return like(self.cluster_model_.predict_proba(coordinates), X)
+
+    @available_if(_cluster_model_has("score_samples"))
+    def score_samples(self, X):
+        """Log-likelihood of new samples' manifold coordinates under the mixture (mixture clusterers only)."""
+        coordinates = self._embed(X)
+        return like(self.cluster_model_.score_samples(coordinates), X)
+
+    @property
+    def autoencoder_(self):
+        """The trained network (``torch.nn.Module``) of the embedding stage."""
+        check_is_fitted(self, "labels_")
+        return self.embedder_.module_
 
     def save_autoencoder(self, path) -> None:
         """Write the trained autoencoder so later runs can skip training (``ae_weights``)."""
-        self._check_fitted()
-        save_autoencoder(self.autoencoder_, path, epochs=len(self.history_), seed=self.seed_)
+        check_is_fitted(self, "labels_")
+        self.embedder_.save(path)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import DataError
+from .errors import DataError, DataTypeError
 
 
 def is_cupy(x: Any) -> bool:
@@ -101,3 +101,37 @@ def like(tensor: torch.Tensor, reference: Any):
     if is_cupy(reference):
         return to_cupy(tensor)
     return to_numpy(tensor)
+
+
+def as_tensor(X: Any) -> torch.Tensor:
+    """A user's ``X`` (NumPy, torch, CuPy, a data frame, nested lists) as a 2-D real tensor, zero-copy where
+    possible, or a one-line :class:`DataError` saying what is wrong with it."""
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise DataError("sparse input is not supported; pass a dense array (X.toarray())")
+    if hasattr(X, "dtypes") and hasattr(X, "to_numpy"):  # pandas / cuDF frames
+        X = X.to_numpy()
+    if isinstance(X, np.ndarray) and X.dtype == object:  # numbers held as Python objects
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataTypeError(f"X is not a numeric array: {exc}") from exc
+    try:
+        tensor = to_torch(X)
+    except DataError:
+        raise
+    except (TypeError, ValueError, RuntimeError) as exc:
+        if np.iscomplexobj(X):
+            raise DataError("Complex data not supported; pass real numbers") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"X is not a numeric array: {reason}") from exc
+    if tensor.is_complex():
+        raise DataError("Complex data not supported; pass real numbers")
+    if not (tensor.is_floating_point() or tensor.dtype in INTEGER_DTYPES):
+        raise DataError(f"X must be numeric, got dtype {tensor.dtype}")
+    if tensor.ndim != 2:
+        raise DataError(f"X must be 2-D (samples x features), got shape {tuple(tensor.shape)}. Reshape your data: "
+                        "X.reshape(1, -1) for one sample, X.reshape(-1, 1) for one feature")
+    return tensor
+
+
+INTEGER_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
+from sklearn.exceptions import NotFittedError
 
 from .devices import Device
 from .errors import ConfigError
 from .handoff import to_device_array, to_torch
+from .stages import StageContext
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +58,85 @@ class UMAPParams:
             raise ConfigError(f"UMAP knn must be one of {', '.join(KNN_SOURCES)}, got {self.knn!r}")
 
 
-class Manifold:
-    """A fitted-or-not UMAP on one device; ``fit_transform`` then ``transform``."""
+class UMAPManifold:
+    """UMAP on one device; ``fit_transform`` then ``transform``. Subclasses supply the backend.
+
+    Use :func:`make_manifold` (or the registry) to get the subclass for a device.
+    """
+
+    backend = ""
 
     def __init__(self, params: UMAPParams, device: Device, random_state: int | None = None):
         self.params, self.device, self.random_state = params, device, random_state
         self.model_ = None
 
+    @classmethod
+    def from_context(cls, ctx: StageContext) -> UMAPManifold:
+        p = ctx.params
+        params = UMAPParams(n_components=p["umap_dim"] or ctx.n_clusters, n_neighbors=p["umap_neighbors"],
+                            min_dist=p["umap_min_dist"], metric=p["umap_metric"], init=p["umap_init"],
+                            knn=p["umap_knn"])
+        return cls(params, ctx.device, random_state=ctx.seed)
+
+    def build(self, init):
+        """The backend's unfitted UMAP estimator."""
+        raise NotImplementedError
+
+    def _fit_transform(self, data):
+        return self.model_.fit_transform(data)
+
     def fit_transform(self, Z: torch.Tensor) -> torch.Tensor:
         self.params.validate(Z.shape[0])
         Z = Z.float().contiguous()
         init = pca_layout(Z, self.params.n_components) if self.params.init == "pca" else self.params.init
-        self.model_ = build_umap(self.params, self.device, self.random_state, init=init)
-        data = to_device_array(Z)
-        if self.device.is_cuda:
-            knn_graph = exact_knn_graph(data, self.params) if self.params.knn == "exact" else None
-            out = self.model_.fit_transform(data, knn_graph=knn_graph)
-        else:
-            with warnings.catch_warnings():
-                # umap-learn warns that a fixed random_state disables parallelism: we want repeatability
-                warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
-                out = self.model_.fit_transform(data)
+        self.model_ = self.build(init)
+        out = self._fit_transform(to_device_array(Z))
         return to_torch(out, device=Z.device, dtype=torch.float32)
 
     def transform(self, Z: torch.Tensor) -> torch.Tensor:
         if self.model_ is None:
-            raise ConfigError("the manifold is not fitted yet; call fit first")
+            raise NotFittedError("this manifold is not fitted yet; call fit_transform first")
         out = self.model_.transform(to_device_array(Z.float().contiguous()))
         return to_torch(out, device=Z.device, dtype=torch.float32)
+
+
+class UMAPLearnManifold(UMAPManifold):
+    """umap-learn on the CPU."""
+
+    backend = "umap-learn"
+
+    def build(self, init):
+        import umap
+
+        p = self.params
+        return umap.UMAP(n_neighbors=p.n_neighbors, min_dist=p.min_dist, n_components=p.n_components,
+                         metric=p.metric, init=init, random_state=self.random_state)
+
+    def _fit_transform(self, data):
+        with warnings.catch_warnings():
+            # umap-learn warns that a fixed random_state disables parallelism: we want repeatability
+            warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
+            return self.model_.fit_transform(data)
+
+
+class CumlManifold(UMAPManifold):
+    """cuML's UMAP on a CUDA device; inputs and outputs stay in device memory."""
+
+    backend = "cuml.manifold.UMAP"
+
+    def build(self, init):
+        return build_cuml_umap(self.params, self.random_state, init=init)
+
+    def _fit_transform(self, data):
+        knn_graph = exact_knn_graph(data, self.params) if self.params.knn == "exact" else None
+        return self.model_.fit_transform(data, knn_graph=knn_graph)
+
+
+def make_manifold(params: UMAPParams, device: Device, random_state: int | None = None) -> UMAPManifold:
+    """The UMAP implementation registered for ``device``, unfitted."""
+    from .registry import lookup
+
+    return lookup("manifold", "umap", device.type.value).load()(params, device, random_state)
 
 
 def pca_layout(Z: torch.Tensor, n_components: int) -> torch.Tensor | object:
@@ -96,22 +149,6 @@ def pca_layout(Z: torch.Tensor, n_components: int) -> torch.Tensor | object:
         layout = torch.nn.functional.pad(layout, (0, n_components - q))
     layout = 10.0 * layout / layout.abs().max().clamp_min(1e-12)
     return to_device_array(layout.float().contiguous())
-
-
-def build_umap(params: UMAPParams, device: Device, random_state: int | None, init="spectral"):
-    """The backend's UMAP estimator, configured from ``params``."""
-    if device.is_cuda:
-        return build_cuml_umap(params, random_state, init=init)
-    import umap
-
-    return umap.UMAP(
-        n_neighbors=params.n_neighbors,
-        min_dist=params.min_dist,
-        n_components=params.n_components,
-        metric=params.metric,
-        init=init,
-        random_state=random_state,
-    )
 
 
 def build_cuml_umap(params: UMAPParams, random_state: int | None, init="spectral"):
@@ -155,7 +192,3 @@ def exact_knn_graph(data, params: UMAPParams) -> tuple:
     """
     distances, indices = build_cuml_neighbors(params).fit(data).kneighbors(data)
     return (indices, distances)
-
-
-def params_dict(params: UMAPParams) -> dict:
-    return asdict(params)

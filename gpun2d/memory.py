@@ -34,11 +34,11 @@ def use_rmm_pool(initial_pool_size: int | str | None = None) -> None:
         from rmm.allocators.cupy import rmm_cupy_allocator
         from rmm.allocators.torch import rmm_torch_allocator
     except ImportError as exc:
-        raise DeviceError(f"--memory-pool rmm needs RMM, installed with the [gpu] extra ({exc})") from exc
+        raise DeviceError(f"memory_pool='rmm' needs RMM, installed with the [gpu] extra ({exc})") from exc
     if rmm_torch_allocator is None:
-        raise DeviceError("--memory-pool rmm needs a CUDA GPU visible to torch; use --memory-pool torch")
+        raise DeviceError("memory_pool='rmm' needs a CUDA GPU visible to torch; use memory_pool='torch'")
     if torch.cuda.is_initialized():
-        raise DeviceError("--memory-pool rmm must be chosen before any CUDA tensor exists in this process; "
+        raise DeviceError("memory_pool='rmm' must be chosen before any CUDA tensor exists in this process; "
                           "call gpun2d.memory.use_rmm_pool() first")
     import cupy
 
@@ -62,8 +62,8 @@ def apply_memory_pool(pool: str, device_request: str) -> None:
     if pool == "torch":
         return
     if DeviceType.parse(device_request) is DeviceType.CPU:
-        raise ConfigError("--memory-pool rmm is for GPU runs; drop it or use --device cuda")
+        raise ConfigError("memory_pool='rmm' is for GPU runs; drop it or use device='cuda'")
     problem = cuda_problem()
     if problem is not None:
-        raise DeviceError(f"--memory-pool rmm needs the GPU path: {problem}")
+        raise DeviceError(f"memory_pool='rmm' needs the GPU path: {problem}")
     use_rmm_pool()

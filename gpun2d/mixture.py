@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from numbers import Integral, Real
 
 import sklearn
 import torch
@@ -19,9 +20,9 @@ from sklearn.mixture import GaussianMixture as _SKGaussianMixture
 
 from . import defaults
 from .devices import Device, DeviceType, cuml_import_error, resolve_device
-from .errors import ConfigError, DataError, DeviceError
-from .handoff import like, to_torch
-from .kmeans import fit_kmeans_once, restart_seeds
+from .errors import ConfigError, DeviceError
+from .handoff import to_torch
+from .kmeans import RestartClusterer, as_caller, fit_kmeans_once, restart_seeds
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def kmeans_parameters(X: torch.Tensor, labels: torch.Tensor, n_components: int, 
     covariances += reg_covar * torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
     precisions = torch.linalg.inv(covariances)
     precisions = (precisions + precisions.transpose(1, 2)) / 2  # exact symmetry for Cholesky
-    return counts / X.shape[0], means, precisions
+    return counts / counts.sum(), means, precisions  # sums to 1 exactly, as scikit-learn checks
 
 
 def kmeans_device(X: torch.Tensor) -> Device:
@@ -68,8 +69,11 @@ def kmeans_device(X: torch.Tensor) -> Device:
     return Device(DeviceType.CPU)
 
 
-class GaussianMixture:
+class GaussianMixture(RestartClusterer):
     """Full-covariance Gaussian mixture with k-means-initialised restarts.
+
+    Takes any array (NumPy, torch on any device, CuPy) and returns results in
+    the caller's array type on the caller's device.
 
     Parameters
     ----------
@@ -96,13 +100,26 @@ class GaussianMixture:
     Attributes
     ----------
     weights_, means_, covariances_, precisions_cholesky_ : torch.Tensor
+        The best restart's parameters (float64, on the device EM ran on),
+        tensors whatever the input's type.
     lower_bound_ : float
     converged_ : bool
     n_iter_ : int
     restarts_ : list of dict
-        Every restart's seed, lower bound, convergence and iterations.
+        Every restart's seed, lower bound, convergence, iterations and
+        whether it won.
     best_restart_ : int
+        Index of the winner in ``restarts_`` (the first of equal lower bounds).
+    n_features_in_ : int
     """
+
+    _method = "gmm"
+    _size_param = "n_components"
+    _min_samples = 2  # scikit-learn's mixture needs two samples whatever the components
+    _param_rules = (
+        ("n_components", Integral, 1), ("n_init", Integral, 1), ("max_iter", Integral, 1),
+        ("tol", Real, 0), ("reg_covar", Real, 0),
+    )
 
     def __init__(
         self,
@@ -120,28 +137,36 @@ class GaussianMixture:
         self.tol, self.reg_covar, self.random_state, self.device = tol, reg_covar, random_state, device
         self.array_api = array_api
 
-    def _validate(self, X: torch.Tensor) -> None:
-        if self.n_components < 1:
-            raise ConfigError(f"n_components must be >= 1, got {self.n_components}")
-        if X.ndim != 2:
-            raise DataError(f"X must be 2-D (samples x features), got shape {tuple(X.shape)}")
-        if X.shape[0] < max(2, self.n_components):
-            raise DataError(f"{X.shape[0]} samples cannot make {self.n_components} Gaussian components")
-        if not torch.isfinite(X).all():
-            raise DataError("X contains NaN or infinite values")
+    def predict_proba(self, X):
+        """Probability of each component for each sample, in ``X``'s array type."""
+        return as_caller(self._sklearn("predict_proba", self._checked(X)), X)
 
-    def _tensor(self, X) -> torch.Tensor:
-        tensor = to_torch(X)
-        device = resolve_device(self.device).torch if self.device is not None else tensor.device
-        return tensor.to(device=device, dtype=torch.float64)
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the mixture, in ``X``'s array type."""
+        return as_caller(self._sklearn("score_samples", self._checked(X)), X)
 
-    def fit(self, X, y=None) -> "GaussianMixture":
-        X = self._tensor(X)
-        self._validate(X)
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood of the samples of ``X``."""
+        return float(self._sklearn("score_samples", self._checked(X)).mean())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.array_api not in (None, True, False):
+            raise ConfigError(f"array_api must be None, True or False, got array_api={self.array_api!r}")
+
+    def _place(self, X: torch.Tensor, fitting: bool) -> torch.Tensor:
+        if not fitting:
+            device = self.means_.device
+        else:
+            device = resolve_device(self.device).torch if self.device is not None else X.device
+        return X.to(device=device, dtype=torch.float64)
+
+    def _fit(self, X: torch.Tensor) -> None:
+        seeds = restart_seeds(self.random_state, self.n_init)
         device = kmeans_device(X)
         use_array_api = self._use_array_api(X)
         best, records = None, []
-        for seed in restart_seeds(self.random_state, self.n_init):
+        for seed in seeds:
             model = self._fit_restart(X, seed, device, use_array_api)
             records.append(
                 {"seed": seed, "lower_bound": float(model.lower_bound_), "converged": bool(model.converged_),
@@ -159,7 +184,6 @@ class GaussianMixture:
         self.lower_bound_, self.converged_ = float(best_model.lower_bound_), bool(best_model.converged_)
         self.n_iter_ = int(best_model.n_iter_)
         self._array_api = use_array_api
-        return self
 
     def _use_array_api(self, X: torch.Tensor) -> bool:
         """Whether EM runs on the tensors through the Array API (else on NumPy views of CPU tensors)."""
@@ -195,27 +219,11 @@ class GaussianMixture:
     def _native(tensor: torch.Tensor, use_array_api: bool):
         return tensor if use_array_api else tensor.numpy()
 
-    def _call(self, method: str, X):
-        if not hasattr(self, "_model"):
-            raise ConfigError("this GaussianMixture is not fitted yet; call fit first")
-        tensor = self._tensor(X).to(self.means_.device)
+    def _sklearn(self, method: str, X: torch.Tensor) -> torch.Tensor:
+        """The fitted scikit-learn mixture's ``method`` on a checked, placed tensor."""
         with sklearn.config_context(array_api_dispatch=self._array_api):
-            out = getattr(self._model, method)(self._native(tensor, self._array_api))
-        return to_torch(out, device=tensor.device)
+            out = getattr(self._model, method)(self._native(X, self._array_api))
+        return to_torch(out, device=X.device)
 
-    def predict(self, X):
-        """Index of the most probable component of each sample."""
-        return like(self._call("predict", X).long(), X)
-
-    def predict_proba(self, X):
-        return like(self._call("predict_proba", X), X)
-
-    def score_samples(self, X):
-        """Log-likelihood of each sample under the mixture."""
-        return like(self._call("score_samples", X), X)
-
-    def score(self, X, y=None) -> float:
-        return float(self._call("score_samples", X).mean())
-
-    def fit_predict(self, X, y=None):
-        return self.fit(X).predict(X)
+    def _predict(self, X: torch.Tensor) -> torch.Tensor:
+        return self._sklearn("predict", X).long()

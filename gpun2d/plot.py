@@ -9,13 +9,13 @@ import torch
 
 from .devices import Device
 from .handoff import to_numpy
-from .manifold import Manifold, UMAPParams
+from .manifold import UMAPParams, make_manifold
 
 
 def project_2d(embedding: torch.Tensor, device: Device, n_neighbors: int = 20, seed: int = 0) -> np.ndarray:
     """2-D UMAP of the manifold embedding (on the run's device), as NumPy for plotting."""
     params = UMAPParams(n_components=2, n_neighbors=min(n_neighbors, embedding.shape[0] - 1), min_dist=0.0)
-    return to_numpy(Manifold(params, device, random_state=seed).fit_transform(embedding))
+    return to_numpy(make_manifold(params, device, random_state=seed).fit_transform(embedding))
 
 
 def plot_clusters(points: np.ndarray, labels: np.ndarray, path: Path, y_true: np.ndarray | None = None,
@@ -29,7 +29,7 @@ def plot_clusters(points: np.ndarray, labels: np.ndarray, path: Path, y_true: np
     panels = [("predicted clusters", labels)] + ([("true labels", y_true)] if y_true is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.5), squeeze=False)
     size = max(0.5, min(8.0, 20000 / max(points.shape[0], 1)))
-    for ax, (name, colours) in zip(axes[0], panels):
+    for ax, (name, colours) in zip(axes[0], panels, strict=True):
         ax.scatter(points[:, 0], points[:, 1], c=colours, cmap="tab10" if np.max(colours) < 10 else "tab20",
                    s=size, linewidths=0, rasterized=True)
         ax.set_title(name)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-STAGE_NAMES = {
-    "load": "loading data",
-    "autoencoder": "training the autoencoder",
-    "manifold": "learning the UMAP manifold",
-    "cluster": "clustering",
-    "write": "writing results",
-}
+from . import registry
+
+STEPS = {"load": "loading data", "write": "writing results"}
+"""What the progress display says for the steps around the pipeline's stages."""
+
+
+def step_name(step: str) -> str:
+    """Progress text of a job step or pipeline stage (from the stage registry)."""
+    return STEPS.get(step) or registry.doing(step)
 
 
 class RunProgress:
@@ -41,7 +43,7 @@ class RunProgress:
     def on_stage(self, stage: str) -> None:
         if self._progress is None:
             return
-        self._progress.console.log(STAGE_NAMES.get(stage, stage))
+        self._progress.console.log(step_name(stage))
         if stage == "autoencoder" and self.epochs > 0:
             self._task = self._progress.add_task("autoencoder epochs", total=self.epochs, loss="-")
 

@@ -13,11 +13,11 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -49,10 +49,11 @@ def check_out_dir(out: str | Path, owned: tuple[str, ...] = RESULT_FILES) -> Pat
     out = Path(out)
     if out.exists():
         if not out.is_dir():
-            raise ConfigError(f"--out {out} exists and is not a folder")
+            raise ConfigError(f"out={out} exists and is not a folder")
         foreign = [p.name for p in out.iterdir() if p.name not in owned]
         if foreign:
-            raise ConfigError(f"--out {out} already holds other files ({', '.join(sorted(foreign)[:3])}); choose a new folder")
+            raise ConfigError(f"out={out} already holds other files ({', '.join(sorted(foreign)[:3])}); "
+                              "choose another out=FOLDER")
     return out
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ class TrainOptions:
 
     epochs: int = defaults.EPOCHS
     batch_size: int = defaults.BATCH_SIZE
-    lr: float = 1e-3
+    lr: float = defaults.LR
     compile: bool = False
     cuda_graphs: bool = False
     bf16: bool = False
@@ -56,7 +56,7 @@ class TrainOptions:
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         if (self.checkpoint_every or self.resume) and self.checkpoint_path is None:
-            raise ConfigError("checkpointing and --resume need a checkpoint path (e.g. --out DIR)")
+            raise ConfigError("checkpoint_every and resume=True need a checkpoint_path")
 
 
 @dataclass
@@ -92,9 +92,24 @@ def train_autoencoder(
     device = X.device
     if next(model.parameters()).device != device:
         raise ConfigError(f"model is on {next(model.parameters()).device} but X is on {device}")
-    if device.type == "cuda" and options.tf32:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    with _tf32(device.type == "cuda" and options.tf32):
+        return _train(model, X, options, seed, on_epoch)
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool):
+    """TF32 matmuls for the duration of one training run only; the caller's setting comes back after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def _train(model: AutoEncoder, X: torch.Tensor, options: TrainOptions, seed: int,
+           on_epoch: EpochCallback | None) -> TrainHistory:
+    device = X.device
     use_graphs = options.cuda_graphs and device.type == "cuda"
     optimizer = make_optimizer(model, options.lr, capturable=use_graphs)
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -182,7 +197,7 @@ class _GraphStep:
         with torch.cuda.graph(self.graph):
             self.static_loss = step(self.static_x)
         with torch.no_grad():  # undo warm-up and capture: the graph only recorded kernels
-            for p, s in zip(params, saved):
+            for p, s in zip(params, saved, strict=True):
                 p.copy_(s)
             for p, state in optimizer.state.items():
                 for key, value in state.items():

@@ -93,7 +93,7 @@ def write_usps_libsvm(folder: Path, X: np.ndarray, y: np.ndarray, n_train: int) 
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in (("usps.bz2", slice(0, n_train)), ("usps.t.bz2", slice(n_train, None))):
         lines = []
-        for xi, yi in zip(X[rows], y[rows]):
+        for xi, yi in zip(X[rows], y[rows], strict=True):
             v = 2 * xi - 1
             cells = [f"{j + 1}:{val:.6g}" for j, val in enumerate(v) if val != 0]
             lines.append(" ".join([str(yi + 1)] + cells))
@@ -103,7 +103,7 @@ def write_usps_libsvm(folder: Path, X: np.ndarray, y: np.ndarray, n_train: int) 
 def write_usps_jf(folder: Path, X: np.ndarray, y: np.ndarray, n_train: int, gz: bool = True) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for stem, rows in (("usps_train", slice(0, n_train)), ("usps_test", slice(n_train, None))):
-        body = [" ".join([str(yi)] + [f"{2 * v:.6g}" for v in xi]) for xi, yi in zip(X[rows], y[rows])]
+        body = [" ".join([str(yi)] + [f"{2 * v:.6g}" for v in xi]) for xi, yi in zip(X[rows], y[rows], strict=True)]
         text = "\n".join(["10 256", *body, "-1"]) + "\n"
         write_bytes(folder / (f"{stem}.jf" + (".gz" if gz else "")), text.encode())
 
@@ -125,7 +125,7 @@ def pendigits_lines(n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarra
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 101, size=(n, 16))
     y = labels(n)
-    lines = [",".join(f"{v:3d}" for v in (*xi, yi)) for xi, yi in zip(X, y)]
+    lines = [",".join(f"{v:3d}" for v in (*xi, yi)) for xi, yi in zip(X, y, strict=True)]
     return lines, X, y
 
 

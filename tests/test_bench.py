@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
@@ -80,7 +84,7 @@ def test_summary_speedup_and_spread():
     assert row["speedup"]["total"] == pytest.approx(3.0 / 1.75)  # ours includes the clustering
     assert row["paper"]["total_min"] == pytest.approx(3.0) and row["scores"]["acc"]["median"] == 0.85
     result = {
-        "settings": {"epochs": 1000, "batch_size": 256, "repeats": 3, "cluster_n_init": 10, "seed": 0,
+        "settings": {"epochs": 1000, "batch_size": 256, "repeats": 3, "cluster_n_init": 10, "random_state": 0,
                      "max_samples": None, "warmup": True},
         "machine": {"torch": "2.13.0", "torch_cuda": "13.0", "cpu": "CPU", "cpu_count": 16, "versions": {},
                     "gpus": [{"name": "NVIDIA H100", "driver": "580.65", "cuda_driver": "13.0"}]},
@@ -105,16 +109,6 @@ def test_foreign_out_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = CliRunner().invoke(cli, ["bench", "--datasets", "digits", "--device", "cpu", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "already holds other files" in result.output
-
-
-def test_table3_script_calls_the_same_library(digits_bench, tmp_path, capsys):
-    table3 = load_script("table3")
-    out = tmp_path / "t3"
-    assert table3.main(["--datasets", "digits", "--epochs", "1", "--device", "cpu", "--max-samples", "60",
-                        "--cluster-n-init", "1", "--out", str(out)]) == 0
-    report = json.loads((out / "bench.json").read_text())
-    assert set(report) >= TOP_KEYS and report["warmup_seconds"] > 0
-    assert "| digits | 60 × 64 |" in capsys.readouterr().out
 
 
 def test_stages_script_runs_on_cpu_and_notes_skipped_gpu(digits_bench, tmp_path, capsys):
@@ -157,10 +151,11 @@ def test_umap_variants_script_scores_the_reference_and_notes_skipped_cuml(tmp_pa
     assert "umap-learn" in capsys.readouterr().out
 
 
-def test_umap_variants_rejects_unknown_variant():
+def test_umap_variants_rejects_unknown_variant(capsys):
     variants = load_script("umap_variants")
-    with pytest.raises(SystemExit):
-        variants.parse_args(["--variants", "brute_force_knn,ivfpq"])
+    assert variants.main(["--variants", "brute_force_knn,ivfpq", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "Error: Invalid value for '--variants': unknown variant(s) ivfpq; choose from brute_force_knn" in err
 
 
 def test_targets_script_measures_every_target_and_judges_none_on_cpu(tmp_path, capsys):
@@ -188,20 +183,85 @@ def test_targets_verdicts_and_repeated_rows(tmp_path):
     assert targets.verdict("umap_speedup", 29.0, True)["met"] is False
     assert targets.verdict("gmm_speedup", 50.0, False)["met"] is None
     assert targets.verdict("gmm_speedup", None, True)["met"] is None
-    args = targets.parse_args(["--dataset", "digits", "--rows", "4000", "--device", "cpu"])
     from gpun2d.devices import resolve_device
 
+    args = SimpleNamespace(dataset="digits", rows=4000, data_dir=None, no_download=True)
     X, y, info = targets.load(args, resolve_device("cpu"))
     assert X.shape == (4000, 64) and info["repeated"] is True and info["n_original"] == 1797
     assert (X[1797] == X[0]).all() and y[3999] == y[3999 - 2 * 1797]
 
 
 def test_gpu_check_script_parses_and_refuses_unknown_steps(tmp_path):
-    import subprocess
-
     script = ROOT / "benchmarks" / "gpu_check.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     done = subprocess.run(["bash", str(script), "pytest", "bogus"], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "OUT": str(tmp_path / "out")})
     assert done.returncode == 2 and "unknown step 'bogus'" in done.stderr
     assert not (tmp_path / "out").exists()  # nothing ran, nothing written
+
+
+@pytest.mark.parametrize("name", ["stages", "targets", "umap_variants"])
+def test_scripts_print_gpun2d_errors_as_one_line(name, capsys):
+    script = load_script(name)
+    assert script.main(["--dataset", "mnist-tset", "--device", "cpu", "--no-download"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: unknown dataset 'mnist-tset'") and "Traceback" not in err
+
+
+def test_scripts_name_flags_in_device_errors(capsys):
+    from gpun2d.devices import cuda_problem
+
+    if cuda_problem() is None:
+        pytest.skip("CUDA is usable here: --device cuda does not fail")
+    assert load_script("stages").main(["--device", "cuda", "--sizes", "40"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: --device cuda is unavailable") and "--device cpu" in err
+
+
+def test_scripts_share_the_cli_options():
+    """Options the scripts share with `gpun2d` are the CLI's own declarations, defaults included."""
+    from gpun2d import defaults
+    from gpun2d.cli import cli
+
+    run_options = {p.name: p for p in cli.commands["run"].params}
+    for name in ("stages", "targets", "umap_variants"):
+        params = {p.name: p for p in load_script(name).command.params}
+        for shared in ("device", "data_dir", "no_download", "cluster_n_init", "epochs"):
+            assert params[shared].opts == run_options[shared].opts and params[shared].help == run_options[shared].help
+        assert params["device"].envvar == defaults.DEVICE_ENV
+    stages, targets, variants = (load_script(n).command for n in ("stages", "targets", "umap_variants"))
+    ctx = stages.make_context("stages.py", [])
+    assert (ctx.params["epochs"], ctx.params["cluster_n_init"], ctx.params["random_state"]) == (5, 10, 0)
+    ctx = targets.make_context("targets.py", [])
+    assert (ctx.params["epochs"], ctx.params["cluster_n_init"]) == (defaults.EPOCHS, defaults.CLUSTER_N_INIT)
+    ctx = variants.make_context("umap_variants.py", [])
+    assert (ctx.params["epochs"], ctx.params["cluster_n_init"]) == (100, 10)
+
+
+def test_gpu_check_passes_only_options_the_scripts_have():
+    text = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
+    shared = re.findall(r"--[a-z][a-z0-9-]*", re.search(r"^data=\((.*)\)$", text, re.M).group(1))
+    calls = re.findall(r"cmd=\(python3 benchmarks/(\w+)\.py(.*?)\) ;;", text, re.S)
+    assert sorted(name for name, _ in calls) == ["stages", "targets", "umap_variants"]
+    for name, args in calls:
+        opts = {opt for p in load_script(name).command.params for opt in p.opts + p.secondary_opts}
+        used = set(re.findall(r"--[a-z][a-z0-9-]*", args)) | set(shared)
+        assert used <= opts, (name, used - opts)
+
+
+def test_cli_startup_script_times_the_cli_and_finds_no_torch(tmp_path):
+    out = tmp_path / "startup.json"
+    done = subprocess.run([sys.executable, "benchmarks/cli_startup.py", "--repeats", "1", "--no-warmup", "--top", "3",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert set(report) == {"created", "command", "machine", "notes", "settings", "seconds", "imports", "target"}
+    assert set(report["seconds"]) == {"python -c pass", "import gpun2d", "gpun2d --version", "gpun2d --help"}
+    assert all(set(row) == {"argv", "median", "min", "max", "runs"} and len(row["runs"]) == 1
+               for row in report["seconds"].values())
+    assert set(report["imports"]) == {"import gpun2d", "gpun2d --version", "gpun2d --help"}
+    probe = report["imports"]["gpun2d --help"]
+    assert set(probe) == {"heavy", "first_imported_by", "import_seconds", "slowest_third_party"}
+    assert "torch" not in probe["heavy"], probe["first_imported_by"]
+    assert set(report["target"]) == {"what", "value", "target", "met"} and report["settings"]["repeats"] == 1
+    assert "gpun2d --help" in done.stdout and f"wrote {out}" in done.stdout

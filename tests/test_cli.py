@@ -1,5 +1,6 @@
 import json
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -67,7 +68,7 @@ def test_run_on_user_files(tmp_path, blobs):
 def test_unlabelled_csv_needs_n_clusters(tmp_path, blobs):
     np.savetxt(tmp_path / "X.csv", blobs[0], delimiter=",")
     result = invoke("run", "--input", tmp_path / "X.csv", *FAST, "--out", tmp_path / "o")
-    assert result.exit_code == 1 and "Error: --n-clusters is needed" in result.output
+    assert result.exit_code == 1 and "Error: data without labels needs --n-clusters K" in result.output
     result = invoke("run", "--input", tmp_path / "X.csv", *FAST, "--umap-neighbors", "10", "-k", "3",
                     "--out", tmp_path / "o")
     assert result.exit_code == 0, result.output
@@ -86,19 +87,19 @@ def write_bad_inputs(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, message, code",
     [
-        (["--dataset", "nope"], "unknown dataset"),
-        (["--dataset", "mnist-test", "--data-dir", "{tmp}/empty", "--no-download"], "mnist-test"),
-        (["--input", "{tmp}/nan.npy", "-k", "3"], "NaN"),
-        (["--input", "{tmp}/flat.npy", "-k", "3"], "2-D"),
-        (["--input", "{tmp}/few.npy", "-k", "10"], "5 samples"),
-        (["--input", "{tmp}/ok.npy", "--labels", "{tmp}/short_labels.txt"], "10"),
-        (["--input", "{tmp}/ok.npy", "-k", "3", "--device", "cuda"], "cuda"),
-        (["--input", "{tmp}/ok.npy", "--dataset", "digits"], "exactly one of --dataset"),
+        (["--dataset", "nope"], "unknown dataset", 1),
+        (["--dataset", "mnist-test", "--data-dir", "{tmp}/empty", "--no-download"], "mnist-test", 1),
+        (["--input", "{tmp}/nan.npy", "-k", "3"], "NaN", 1),
+        (["--input", "{tmp}/flat.npy", "-k", "3"], "2-D", 1),
+        (["--input", "{tmp}/few.npy", "-k", "10"], "5 samples", 1),
+        (["--input", "{tmp}/ok.npy", "--labels", "{tmp}/short_labels.txt"], "10", 1),
+        (["--input", "{tmp}/ok.npy", "-k", "3", "--device", "cuda"], "cuda", 1),
+        (["--input", "{tmp}/ok.npy", "--dataset", "digits"], "exactly one of --dataset", 2),  # a usage error
     ],
 )
-def test_errors_are_one_line_and_leave_nothing(tmp_path, monkeypatch, args, message):
+def test_errors_are_one_line_and_leave_nothing(tmp_path, monkeypatch, args, message, code):
     monkeypatch.setenv("GPUN2D_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GPUN2D_DATA", raising=False)
     write_bad_inputs(tmp_path)
@@ -106,7 +107,7 @@ def test_errors_are_one_line_and_leave_nothing(tmp_path, monkeypatch, args, mess
     out = tmp_path / "out"
     argv = [a.format(tmp=tmp_path) for a in args] + ["--epochs", "1", "--quiet", "--out", str(out)]
     result = CliRunner().invoke(cli, ["run", *argv])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and message in error_lines[0]
     assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
@@ -153,7 +154,58 @@ def test_progress_and_summary_table(tmp_path, blobs):
                                 env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     assert "autoencoder epochs" in result.output and "3/3" in result.output  # the epoch bar, with the loss
-    assert "training the autoencoder" in result.output and "learning the UMAP manifold" in result.output
+    assert "training the autoencoder" in result.output and "learning the manifold" in result.output
     for row in ("ACC", "NMI", "ARI", "time: autoencoder", "clusters (sizes)", "restarts"):
         assert row in result.output
     assert f"results in {tmp_path / 'o'}/" in result.output
+
+
+def test_default_out_folder_follows_gpun2d_results(tmp_path, monkeypatch, blobs):
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["run", "--input", "blobs.npz", *FAST, "--quiet"],
+                                env={"GPUN2D_RESULTS": str(tmp_path / "all-results")})
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "all-results").iterdir()
+    assert folder.name.startswith("run-blobs-") and (folder / "results.json").is_file()
+
+
+def test_device_default_comes_from_gpun2d_device(tmp_path, blobs):
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    result = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "blobs.npz"), "--quiet", "--out",
+                                      str(tmp_path / "o")], env={"GPUN2D_DEVICE": "bogus"})
+    assert result.exit_code == 2 and "Invalid value for '--device'" in result.output
+    assert "[env var: GPUN2D_DEVICE" in CliRunner().invoke(cli, ["study", "--help"]).output
+
+
+def test_library_errors_are_worded_as_flags():
+    from gpun2d.cli.errors import as_flags
+
+    ctx = click.Context(cli.commands["run"])
+    message = "device='cuda' is unavailable; use device='cpu', or memory_pool='torch' with resume=True"
+    expected = "--device cuda is unavailable; use --device cpu, or --memory-pool torch with --resume"
+    assert as_flags(message, ctx) == expected
+    assert as_flags("unknown=3 stays", ctx) == "unknown=3 stays"
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path, monkeypatch, blobs):
+    import gpun2d.runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gpun2d.runner, "run_pipeline", interrupted)
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    result = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "blobs.npz"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 130 and result.output.strip().splitlines()[-1] == "Interrupted."
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_errors_exit_2():
+    result = CliRunner().invoke(cli, ["run", "--epochs", "-1", "--dataset", "digits"])
+    assert result.exit_code == 2 and "Invalid value for '--epochs'" in result.output
+    result = CliRunner().invoke(cli, ["study", "--dataset", "digits", "--resume"])
+    assert result.exit_code == 2 and "--resume and --report-only need --out" in result.output

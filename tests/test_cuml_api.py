@@ -54,7 +54,8 @@ def test_nearest_neighbors_keywords():
     model = build_cuml_neighbors(UMAPParams(n_components=10))
     got = model.get_params()
     assert isinstance(model, NearestNeighbors)
-    assert (got["n_neighbors"], got["algorithm"], got["metric"], got["output_type"]) == (20, "brute", "euclidean", "cupy")
+    got = (got["n_neighbors"], got["algorithm"], got["metric"], got["output_type"])
+    assert got == (20, "brute", "euclidean", "cupy")
     assert_accepts(NearestNeighbors, "kneighbors", X=None)
 
 
@@ -77,5 +78,5 @@ def test_cuml_present_without_gpu_resolves_to_cpu():
 
     assert cuml_import_error() is None  # cuML imports fine here...
     assert not resolve_device("auto").is_cuda  # ...but without a GPU, auto stays on the CPU
-    with pytest.raises(DeviceError, match="--device cuda is unavailable"):
+    with pytest.raises(DeviceError, match="device='cuda' is unavailable"):
         resolve_device("cuda")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import gpun2d.datasets as ds
 from gpun2d.datasets import DATASETS, load, n_classes, search_dirs, status
-from gpun2d.errors import DataError
+from gpun2d.errors import ConfigError, DataError
 
 try:
     import data_fixtures as fx
@@ -45,6 +49,11 @@ def test_unknown_dataset_suggests_a_name():
         n_classes("nope")
 
 
+def test_unknown_engine_is_a_config_error(isolated):
+    with pytest.raises(ConfigError, match=r"unknown engine 'cuda'.*use 'pandas' or 'cudf'"):
+        load("digits", engine="cuda")
+
+
 def test_public_api_names():
     for name in ("load", "load_file", "DATASETS", "search_dirs", "status", "fetch", "n_classes"):
         assert hasattr(ds, name)
@@ -61,7 +70,7 @@ def test_search_dirs_order(isolated, monkeypatch, tmp_path):
     assert dirs[-1].as_posix() == "/usr/share/datasets/fashion-mnist"
     assert len(dirs) == len(set(dirs))
     monkeypatch.delenv("GPUN2D_DATA")
-    assert DATASETS["usps"].search_dirs() == [tmp_path / "cache" / "usps"]
+    assert search_dirs("usps") == search_dirs(DATASETS["usps"]) == [tmp_path / "cache" / "usps"]
 
 
 def test_cache_defaults_to_home(monkeypatch, tmp_path):
@@ -78,7 +87,8 @@ def test_status_rows(isolated, monkeypatch, tmp_path):
     assert set(rows) == set(DATASETS)
     row = rows["pendigits"]
     assert row["found"] and row["path"] == tmp_path / "data" / "pendigits" and row["format"] == "uci"
-    assert row["shape"] == "10992×16" and row["classes"] == row["n_classes"] == 10
+    assert (row["n_samples"], row["n_features"], row["n_classes"]) == (10_992, 16, 10)
+    assert "classes" not in row  # reported once, as n_classes
     assert rows["fashion"]["found"] is False and rows["fashion"]["path"] is None
     assert tmp_path / "cache" / "fashion" in rows["fashion"]["searched"]
     assert rows["digits"]["found"]
@@ -197,3 +207,71 @@ def test_wrong_files_name_the_folder(isolated, monkeypatch, tmp_path):
     (tmp_path / "p" / "pendigits.tes").write_text("1,2,3\n")
     with pytest.raises(DataError, match=r"pendigits.tra: 3 comma-separated columns"):
         load("pendigits", data_dir=tmp_path / "p", download=False)
+
+
+# --- what the package imports --------------------------------------------------------------
+
+PACKAGE_DIR = Path(ds.__file__).parent
+
+
+def imported_modules(path: Path) -> list[tuple[str, int]]:
+    """Every module an ``import`` anywhere in ``path`` may load, as absolute names with line numbers.
+
+    ``from X import y`` counts as importing both ``X`` and ``X.y`` (y may be a submodule).
+    """
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            package = ["gpun2d", "datasets"]
+            base = ".".join(package[: len(package) - node.level + 1] if node.level else [])
+            base = ".".join(filter(None, (base, node.module)))
+            names.append((base, node.lineno))
+            names += [(f"{base}.{alias.name}", node.lineno) for alias in node.names]
+    return names
+
+
+def test_datasets_import_no_device_code():
+    """Files in, host arrays out: nothing under datasets/ imports torch or gpun2d.devices."""
+    offenders = [
+        f"{path.name}:{line} imports {name}"
+        for path in sorted(PACKAGE_DIR.glob("*.py"))
+        for name, line in imported_modules(path)
+        if any(name == bad or name.startswith(bad + ".") for bad in ("torch", "gpun2d.devices"))
+    ]
+    assert offenders == []
+
+
+def test_datasets_modules_form_no_import_cycle():
+    prefix = "gpun2d.datasets."
+    graph = {
+        path.stem: {name[len(prefix):].split(".")[0] for name, _ in imported_modules(path)
+                    if name.startswith(prefix)} - {path.stem}
+        for path in PACKAGE_DIR.glob("*.py")
+    }
+    done, active = set(), []
+
+    def visit(module):
+        if module in active:
+            raise AssertionError("import cycle: " + " -> ".join(active[active.index(module):] + [module]))
+        if module not in done:
+            active.append(module)
+            for target in sorted(graph.get(module, ())):
+                visit(target)
+            active.pop()
+            done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    assert "paths" not in graph["registry"] and "registry" in graph["paths"]
+
+
+def test_importing_datasets_loads_no_torch():
+    """Once ``import gpun2d`` is light, ``import gpun2d.datasets`` must stay so too."""
+    probe = ("import sys, gpun2d; heavy = 'torch' in sys.modules; import gpun2d.datasets; "
+             "print(heavy, 'torch' in sys.modules, 'gpun2d.devices' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    if out[0] == "True":
+        pytest.skip("import gpun2d itself still loads torch")
+    assert out[1:] == ["False", "False"]

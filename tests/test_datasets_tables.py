@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
 import sys
 import types
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpun2d.datasets import load, load_file
+from gpun2d.datasets import load, load_file, textio
 from gpun2d.errors import ConfigError, DataError, DeviceError
 
 try:
@@ -28,7 +29,7 @@ def write_csv(path, X=X0, y=Y0, header=True, sep=","):
     lines = []
     if header:
         lines.append(sep.join([f"f{j}" for j in range(X.shape[1])] + ["label"]))
-    lines += [sep.join([repr(float(v)) for v in row] + [str(t)]) for row, t in zip(X, y)]
+    lines += [sep.join([repr(float(v)) for v in row] + [str(t)]) for row, t in zip(X, y, strict=True)]
     text = "\n".join(lines) + "\n"
     if path.suffix == ".gz":
         path.write_bytes(gzip.compress(text.encode()))
@@ -188,16 +189,35 @@ def test_bad_paths(tmp_path):
         load_file(tmp_path / "p.npy")
 
 
-# --- GPU parsing ---------------------------------------------------------------------------
+# --- cuDF parsing (engine="cudf") ---------------------------------------------------------
 
-def test_cuda_without_cudf_is_a_device_error(tmp_path, monkeypatch):
+def test_cudf_engine_without_cudf_is_a_device_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "cudf", None)  # import cudf -> ImportError
     path = write_csv(tmp_path / "d.csv")
-    with pytest.raises(DeviceError, match=r"needs cuDF, which is not installed.*device='cpu'"):
-        load_file(path, device="cuda")
-    with pytest.raises(ConfigError, match="unknown device"):
-        load_file(path, device="tpu")
-    check(*load_file(path, label_column="label", device="auto"))  # auto falls back to pandas
+    expected = r"^engine='cudf' needs cuDF, which is not installed.*engine='pandas'"
+    with pytest.raises(DeviceError, match=expected) as info:
+        load_file(path, engine="cudf")
+    assert "\n" not in str(info.value)
+    np.save(tmp_path / "x.npy", X0)
+    assert load_file(tmp_path / "x.npy", engine="cudf")[0].shape == X0.shape  # no table: cuDF is not needed
+    with pytest.raises(ConfigError, match=r"unknown engine 'cuda'.*use 'pandas' or 'cudf'"):
+        load_file(tmp_path / "x.npy", engine="cuda")  # the old device names are refused, whatever the file
+
+
+def test_cudf_that_fails_to_import_is_a_device_error(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken_import(name, *args, **kwargs):
+        if name == "cudf":
+            raise RuntimeError("CUDA driver version is insufficient\nfor CUDA runtime version")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "cudf", raising=False)
+    monkeypatch.setattr(builtins, "__import__", broken_import)
+    with pytest.raises(DeviceError, match=r"^engine='cudf': cuDF failed to import \(CUDA driver .* insufficient for"):
+        load_file(write_csv(tmp_path / "d.csv"), engine="cudf")
 
 
 @pytest.fixture
@@ -215,17 +235,80 @@ def fake_cudf(monkeypatch):
     return calls
 
 
-def test_cuda_branch_parses_with_cudf(tmp_path, fake_cudf):
-    check(*load_file(write_csv(tmp_path / "d.csv"), label_column="label", device="cuda"))
+def test_cudf_engine_parses_with_cudf(tmp_path, fake_cudf):
+    check(*load_file(write_csv(tmp_path / "d.csv"), label_column="label", engine="cudf"))
     assert fake_cudf == [{"sep": ",", "header": 0}]
+    (tmp_path / "x.csv").write_text("".join(",".join(map(repr, row)) + "\n" for row in X0.tolist()))
+    (tmp_path / "y.csv").write_text("label\n" + "".join(f"{v}\n" for v in Y0))
+    check(*load_file(tmp_path / "x.csv", labels=tmp_path / "y.csv", engine="cudf"))
+    assert fake_cudf[1:] == [{"sep": ",", "header": None}, {"sep": ",", "header": 0}]  # the labels file too
 
 
-def test_cuda_branch_for_dataset_text_readers(isolated, monkeypatch, tmp_path, fake_cudf):
+def test_pandas_engine_never_imports_cudf(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cudf", None)
+    check(*load_file(write_csv(tmp_path / "d.csv"), label_column="label"))
+
+
+def test_cudf_engine_for_dataset_text_readers(isolated, monkeypatch, tmp_path, fake_cudf):
+    fx.shrink(monkeypatch, "pendigits", 32)
+    X0p, y0p = fx.write_pendigits(tmp_path / "p", 20, 12)
+    X, y = load("pendigits", data_dir=tmp_path / "p", download=False, engine="cudf")
+    assert X.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_allclose(X, X0p, atol=1e-7)
+    np.testing.assert_array_equal(y, y0p)
+    assert fake_cudf == [{"sep": ",", "header": None}] * 2
+    fake_cudf.clear()
     fx.shrink(monkeypatch, "har", 22)
     files = fx.har_tables(14, 8)
     fx.write_har_zip(tmp_path / "h", files, nested=True)
-    X, y = load("har", data_dir=tmp_path / "h", download=False, device="cuda")
-    X0h, y0h = fx.har_expected(files)
+    X, y = load("har", data_dir=tmp_path / "h", download=False, engine="cudf")
+    X0h, _ = fx.har_expected(files)
     np.testing.assert_allclose(X, X0h, rtol=1e-6)
     # cuDF cannot split on whitespace runs: HAR's whitespace tables go through pandas
     assert fake_cudf == []
+
+
+def failing_cudf(monkeypatch, problem):
+    """A cudf that imports but whose read_csv fails, on a machine where the GPU probe says ``problem``."""
+    def read_csv(source, **kwargs):
+        raise RuntimeError('"cuda" is an NVIDIA driver library and can only be found via system search.')
+
+    monkeypatch.setitem(sys.modules, "cudf", types.SimpleNamespace(read_csv=read_csv))
+    monkeypatch.setattr(textio, "_gpu_problem", lambda: problem)
+
+
+def test_cudf_without_a_gpu_is_a_device_error(tmp_path, monkeypatch):
+    failing_cudf(monkeypatch, "cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+    with pytest.raises(DeviceError, match=r"^engine='cudf' needs a CUDA GPU.*insufficient.*engine='pandas'"):
+        load_file(write_csv(tmp_path / "d.csv"), engine="cudf")
+
+
+def test_cudf_parse_failure_on_a_gpu_is_a_data_error(tmp_path, monkeypatch):
+    failing_cudf(monkeypatch, None)
+    with pytest.raises(DataError, match=r"d.csv: cannot parse \(\"cuda\" is an NVIDIA .*re-download it"):
+        load_file(write_csv(tmp_path / "d.csv"), engine="cudf")
+
+
+def test_cudf_engine_on_this_machine(tmp_path):
+    """The real cuDF here: the table where a GPU answers, else one clear gpun2d error line."""
+    path = write_csv(tmp_path / "d.csv")
+    probe = (
+        "import sys\n"
+        "from gpun2d.datasets import load_file\n"
+        "from gpun2d.errors import GPUN2DError\n"
+        "try:\n"
+        f"    X, y = load_file({str(path)!r}, label_column='label', engine='cudf')\n"
+        "except GPUN2DError as exc:\n"
+        "    print(type(exc).__name__, exc, sep='\\n')\n"
+        "else:\n"
+        "    print('ok', X.dtype, y.dtype, X.shape, sep='\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    kind, *rest = done.stdout.rstrip("\n").split("\n")
+    if kind == "ok":
+        assert rest == ["float32", "int64", "(6, 4)"]
+    else:
+        assert kind == "DeviceError" and len(rest) == 1, done.stdout
+        assert rest[0].startswith("engine='cudf'") and "engine='pandas'" in rest[0]

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from gpun2d import devices
+from gpun2d import devices, registry
 from gpun2d.devices import DeviceType, resolve_device
 from gpun2d.errors import ConfigError, DeviceError
 
@@ -9,7 +9,7 @@ from gpun2d.errors import ConfigError, DeviceError
 def test_cpu_is_cpu():
     device = resolve_device("cpu")
     assert device.type is DeviceType.CPU and device.torch == torch.device("cpu")
-    assert device.backends["manifold"] == "umap-learn"
+    assert registry.backends(device.type.value)["manifold"] == "umap-learn"
 
 
 def test_unknown_device_string():
@@ -24,7 +24,7 @@ def test_auto_falls_back_to_cpu_without_cuda():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU case")
 def test_cuda_without_gpu_names_what_is_missing():
-    with pytest.raises(DeviceError, match="--device cuda is unavailable: .*(CPU-only build|no CUDA GPU)"):
+    with pytest.raises(DeviceError, match="device='cuda' is unavailable: .*(CPU-only build|no CUDA GPU)"):
         resolve_device("cuda")
 
 
@@ -53,4 +53,4 @@ def test_gpu_with_cuml_resolves_to_cuda(monkeypatch):
     for request in ("auto", "cuda"):
         device = resolve_device(request)
         assert device.is_cuda and device.torch == torch.device("cuda", 0)
-        assert device.backends["manifold"] == "cuml.manifold.UMAP"
+        assert registry.backends(device.type.value)["manifold"] == "cuml.manifold.UMAP"

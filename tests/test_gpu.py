@@ -41,7 +41,7 @@ def no_host_copies():
         yield
     finally:
         torch.Tensor.to = to_device
-        for (owner, name), value in zip(originals, saved):
+        for (owner, name), value in zip(originals, saved, strict=True):
             setattr(owner, name, value)
 
 

@@ -25,13 +25,13 @@ def test_unknown_pool_is_a_config_error():
 
 
 def test_rmm_on_a_cpu_run_is_refused():
-    with pytest.raises(ConfigError, match="--memory-pool rmm is for GPU runs"):
+    with pytest.raises(ConfigError, match="memory_pool='rmm' is for GPU runs"):
         memory.apply_memory_pool("rmm", "cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU case")
 def test_rmm_without_a_gpu_never_falls_back():
-    with pytest.raises(DeviceError, match="--memory-pool rmm needs the GPU path: .*(CPU-only build|no CUDA GPU)"):
+    with pytest.raises(DeviceError, match="memory_pool='rmm' needs the GPU path: .*(CPU-only build|no CUDA GPU)"):
         memory.apply_memory_pool("rmm", "auto")
 
 

@@ -27,19 +27,19 @@ def fast_stages():
     processes (about 10x slower); UMAP's 500 layout epochs on digits are most of
     a run. What is under test here is the study around the pipeline.
     """
-    import gpun2d.manifold
+    from gpun2d.manifold import UMAPLearnManifold
 
-    real_build = gpun2d.manifold.build_umap
+    real_build = UMAPLearnManifold.build
 
-    def short_umap(*args, **kwargs):
-        model = real_build(*args, **kwargs)
+    def short_umap(self, init):
+        model = real_build(self, init)
         model.n_epochs = 30
         return model
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gpun2d.manifold, "build_umap", short_umap)
+        mp.setattr(UMAPLearnManifold, "build", short_umap)
         yield
     torch.set_num_threads(before)
 
@@ -57,8 +57,9 @@ class FakeN2D:
         self.history_ = [] if ae_weights else [0.2, 0.1]
         self.timings_ = {"autoencoder": 0.1 if ae_weights else 1.0, "manifold": 2.0, "cluster": 0.5}
         self.timings_["total"] = sum(self.timings_.values())
+        restarts = [{"seed": seed + i, "lower_bound": -1.0 - i} for i in range(n_init)]
         self.cluster_model_ = SimpleNamespace(
-            best_restart_=0, restarts_=[{"seed": seed + i, "lower_bound": -1.0 - i} for i in range(n_init)])
+            record=lambda: {"method": "gmm", "n_init": n_init, "best_restart": 0, "restarts": restarts})
 
     def save_autoencoder(self, path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +151,8 @@ def test_existing_study_needs_resume(ae_study, tmp_path):
     assert result.exit_code == 1 and "holds no finished run" in result.output
     _, out = ae_study
     result = invoke(*FAST, "--out", out, catch=True)
-    assert result.exit_code == 1 and "already holds a study; add --resume" in result.output
+    assert result.exit_code == 1
+    assert "already holds a study; continue it with --resume, or choose another --out FOLDER" in result.output
     result = invoke(*FAST, "--epochs", "3", "--out", out, "--resume", catch=True)
     assert result.exit_code == 1 and "made with --epochs 2" in result.output and "not --epochs 3" in result.output
 
@@ -212,13 +214,13 @@ def counting(monkeypatch, owner, name, counter):
 
 
 def test_vary_cluster_reuses_one_embedding(tmp_path, monkeypatch):
-    import gpun2d.estimator
-    from gpun2d.manifold import Manifold
+    import gpun2d.embedder
+    from gpun2d.manifold import UMAPLearnManifold
 
     out = tmp_path / "cluster"
     counts: dict[str, int] = {}
-    counting(monkeypatch, gpun2d.estimator, "train_autoencoder", counts)
-    counting(monkeypatch, Manifold, "fit_transform", counts)
+    counting(monkeypatch, gpun2d.embedder, "train_autoencoder", counts)
+    counting(monkeypatch, UMAPLearnManifold, "fit_transform", counts)
     # k-means restarts take milliseconds where the mixture's take seconds on a busy CPU; the
     # mixture's restarts have their own tests (test_mixture.py), this one is about reuse
     args = [*FAST, "--vary", "cluster", "--restarts", "1,2", "--cluster", "kmeans", "--out", out]

@@ -31,13 +31,13 @@ def test_same_seed_same_weights_other_seed_differs(data):
     a, b, c = make(), make(), make()
     for model, seed in ((a, 0), (b, 0), (c, 1)):
         train_autoencoder(model, data, TrainOptions(epochs=3, batch_size=64), seed=seed)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))
 
 
 def test_epoch_callback_sees_every_epoch(data):
     seen = []
-    train_autoencoder(make(), data, TrainOptions(epochs=4, batch_size=100), on_epoch=lambda e, l: seen.append(e))
+    train_autoencoder(make(), data, TrainOptions(epochs=4, batch_size=100), on_epoch=lambda e, _: seen.append(e))
     assert seen == [1, 2, 3, 4]
 
 
@@ -47,13 +47,15 @@ def test_resume_equals_uninterrupted_run(data, tmp_path):
 
     ckpt = tmp_path / "ckpt.pt"
     first = make()
-    train_autoencoder(first, data, TrainOptions(epochs=4, batch_size=64, checkpoint_path=ckpt, checkpoint_every=2), seed=3)
+    options = TrainOptions(epochs=4, batch_size=64, checkpoint_path=ckpt, checkpoint_every=2)
+    train_autoencoder(first, data, options, seed=3)
     resumed = make(seed=99)  # different initial weights: everything must come from the checkpoint
-    history = train_autoencoder(resumed, data, TrainOptions(epochs=6, batch_size=64, checkpoint_path=ckpt, resume=True), seed=3)
+    options = TrainOptions(epochs=6, batch_size=64, checkpoint_path=ckpt, resume=True)
+    history = train_autoencoder(resumed, data, options, seed=3)
 
     assert history.start_epoch == 4
     assert history.losses == pytest.approx(full.losses, rel=0, abs=0)
-    assert all(torch.equal(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(straight.parameters(), resumed.parameters(), strict=True))
 
 
 def test_resume_without_checkpoint_starts_fresh(data, tmp_path):
@@ -82,7 +84,7 @@ def test_compiled_step_follows_the_eager_trajectory(data):
     eager_history = train_autoencoder(eager, X, TrainOptions(epochs=3, batch_size=64), seed=0)
     compiled_history = train_autoencoder(compiled, X, TrainOptions(epochs=3, batch_size=64, compile=True), seed=0)
     assert compiled_history.losses == pytest.approx(eager_history.losses, rel=1e-4)
-    for a, b in zip(params(eager), params(compiled)):
+    for a, b in zip(params(eager), params(compiled), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
@@ -92,7 +94,7 @@ def test_compiled_step_follows_the_eager_trajectory(data):
         (TrainOptions(epochs=-1), "epochs must be"),
         (TrainOptions(batch_size=0), "batch_size must be"),
         (TrainOptions(lr=0), "learning rate"),
-        (TrainOptions(resume=True), "checkpoint path"),
+        (TrainOptions(resume=True), "need a checkpoint_path"),
     ],
 )
 def test_bad_options(data, options, message):

@@ -4,7 +4,7 @@
 >>> result = run_table3(BenchSettings(datasets=("mnist-test",), epochs=1000))
 >>> write_report(result, "bench-out")      # bench.json + bench.md, atomically
 
-``gpun2d bench`` and ``benchmarks/table3.py`` are thin fronts over these
+``gpun2d bench`` is a thin front over these
 functions; ``benchmarks/stages.py`` times each stage against its usual
 alternative. Heavy libraries (torch, UMAP, cuML) load only when a benchmark runs.
 """

@@ -7,8 +7,6 @@ from pathlib import Path
 from ..report import BENCH_FILES, staged_dir, write_json
 from .machine import describe_machine
 
-REPORT_FILES = ("bench.json", "bench.md")
-
 COLUMNS = (
     "dataset", "n × d", "AE (min)", "manifold (min)", "cluster (min)", "total (min)",
     "paper AE + manifold (min)", "speed-up AE / manifold / total", "ACC", "NMI", "paper ACC / NMI",
@@ -36,7 +34,7 @@ def render_markdown(result: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in result["device"]["backends"].items()) + ".  ",
         f"Settings: {settings['epochs']} epochs (paper: {result['paper']['epochs']}), batch {settings['batch_size']}, "
         f"UMAP 20 neighbours / min_dist 0 / dimension = clusters, Gaussian mixture with "
-        f"{settings['cluster_n_init']} restart(s), seed {settings['seed']}, "
+        f"{settings['cluster_n_init']} restart(s), seed {settings['random_state']}, "
         + (f"median (min–max) of {repeats} runs" if repeats > 1 else "1 run")
         + (", after an untimed warm-up fit" if settings.get("warmup") else ", no warm-up")
         + (f", subsets of at most {settings['max_samples']:,} samples" if settings.get("max_samples") else "")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from .. import __version__, datasets, defaults, paper
+from .. import __version__, datasets, defaults, paper, registry
 from ..errors import ConfigError
 from ..report import command_line, now_iso
 from .machine import machine_info
@@ -32,7 +32,7 @@ PAPER_GPU = paper.GPU
 #: The paper's Table III (minutes: autoencoder, manifold learner) and its ACC / NMI.
 PAPER = {name: {**paper.MINUTES[name], **paper.SCORES[name]} for name in paper.MINUTES}
 PAPER_DATASETS = tuple(PAPER)
-STAGES = ("autoencoder", "manifold", "cluster", "total")
+STAGES = (*registry.STAGE_KEYS, "total")
 SCORES = ("acc", "nmi", "ari")
 
 RunCallback = Callable[[str, int, dict], None]
@@ -53,10 +53,10 @@ class BenchSettings:
     datasets: tuple[str, ...] = PAPER_DATASETS
     epochs: int = PAPER_EPOCHS
     repeats: int = 1
-    device: str = "auto"
+    device: str = defaults.DEVICE
     data_dir: Path | None = None
     download: bool = True
-    seed: int = 0
+    random_state: int = defaults.SEED
     batch_size: int = PAPER_BATCH_SIZE
     cluster_n_init: int = defaults.CLUSTER_N_INIT
     max_samples: int | None = None
@@ -67,7 +67,7 @@ class BenchSettings:
 
     def validate(self) -> None:
         if not self.datasets:
-            raise ConfigError("name at least one dataset (e.g. --datasets mnist-test)")
+            raise ConfigError("name at least one dataset (e.g. datasets=mnist-test)")
         for name in self.datasets:
             datasets.get_spec(name)  # unknown names fail before any heavy work
         if self.repeats < 1:
@@ -82,6 +82,10 @@ class BenchSettings:
         """True when the settings match the paper's, so its minutes are a fair reference."""
         return (self.epochs == PAPER_EPOCHS and self.batch_size == PAPER_BATCH_SIZE
                 and self.max_samples is None and not self.bf16)
+
+    @property
+    def source(self) -> dict:
+        return {"data_dir": self.data_dir, "no_download": not self.download}
 
 
 def run_table3(settings: BenchSettings, on_run: RunCallback | None = None) -> dict:
@@ -107,14 +111,15 @@ def run_table3(settings: BenchSettings, on_run: RunCallback | None = None) -> di
 
     settings.validate()
     device = resolve_device(settings.device)
-    rows, warmup_seconds = [], None
+    rows, warmup_seconds, backends = [], None, None
     for name in settings.datasets:
         X, y = load_dataset(name, settings, device)
         if settings.warmup and warmup_seconds is None:
             warmup_seconds = warm_up(X, datasets.n_classes(name), settings, device)
         runs = []
         for repeat in range(settings.repeats):
-            record = time_one_run(X, y, datasets.n_classes(name), settings, device, settings.seed + repeat)
+            record, backends = time_one_run(X, y, datasets.n_classes(name), settings, device,
+                                            settings.random_state + repeat)
             runs.append(record)
             if on_run is not None:
                 on_run(name, repeat, record)
@@ -125,7 +130,7 @@ def run_table3(settings: BenchSettings, on_run: RunCallback | None = None) -> di
         "command": command_line(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()},
         "device": {"requested": settings.device, "resolved": str(device), "name": device.describe(),
-                   "backends": device.backends},
+                   "backends": backends},
         "machine": machine_info(device),
         "paper": {"gpu": PAPER_GPU, "epochs": PAPER_EPOCHS, "datasets": PAPER},
         "comparable_to_paper": settings.comparable,
@@ -136,10 +141,13 @@ def run_table3(settings: BenchSettings, on_run: RunCallback | None = None) -> di
 
 def load_dataset(name: str, settings: BenchSettings, device) -> tuple[np.ndarray, np.ndarray]:
     """The dataset's X and y, or a seeded random subset of ``max_samples`` rows."""
-    X, y = datasets.load(name, data_dir=settings.data_dir, download=settings.download,
-                         progress=False, device="cuda" if device.is_cuda else "cpu")
+    from ..runner import DataSource, load_data
+
+    data = load_data(DataSource(dataset=name, **settings.source), device)
+    X, y = data.X, data.y
     if settings.max_samples is not None and settings.max_samples < X.shape[0]:
-        rows = np.sort(np.random.default_rng(settings.seed).choice(X.shape[0], settings.max_samples, replace=False))
+        rng = np.random.default_rng(settings.random_state)
+        rows = np.sort(rng.choice(X.shape[0], settings.max_samples, replace=False))
         X, y = np.ascontiguousarray(X[rows]), y[rows]
     return X, y
 
@@ -149,15 +157,15 @@ def warm_up(X: np.ndarray, n_clusters: int, settings: BenchSettings, device) -> 
     from ..estimator import N2D
 
     start = time.perf_counter()
-    N2D(n_clusters, epochs=min(1, settings.epochs), batch_size=settings.batch_size, cluster_n_init=1, device=device,
-        random_state=settings.seed, compile=settings.compile, cuda_graphs=settings.cuda_graphs,
-        bf16=settings.bf16).fit(X[: min(X.shape[0], 1000)])
+    rows = min(X.shape[0], 1000)
+    N2D.from_config(asdict(settings), n_clusters=n_clusters, epochs=min(1, settings.epochs), cluster_n_init=1,
+                    device=device, umap_neighbors=min(defaults.UMAP_NEIGHBORS, rows - 1)).fit(X[:rows])
     return time.perf_counter() - start
 
 
 def time_one_run(X: np.ndarray, y: np.ndarray, n_clusters: int, settings: BenchSettings, device,
-                 seed: int) -> dict:
-    """One N2D fit: seconds per stage, scores, final training loss, peak GPU memory.
+                 seed: int) -> tuple[dict, dict]:
+    """One N2D fit: seconds per stage, scores, final training loss, peak GPU memory; and the stages' backends.
 
     ``torch_peak_memory_gib`` is what torch's allocator held at most (None on
     the CPU); cuML's own allocations are not in it.
@@ -168,16 +176,16 @@ def time_one_run(X: np.ndarray, y: np.ndarray, n_clusters: int, settings: BenchS
     from ..handoff import to_numpy
     from ..metrics import evaluate
 
-    model = N2D(n_clusters, epochs=settings.epochs, batch_size=settings.batch_size,
-                cluster_n_init=settings.cluster_n_init, device=device, random_state=seed,
-                compile=settings.compile, cuda_graphs=settings.cuda_graphs, bf16=settings.bf16)
-    if device.is_cuda:
+    model = N2D.from_config(asdict(settings), n_clusters=n_clusters, device=device, random_state=seed)
+    on_gpu = device.torch.type == "cuda"
+    if on_gpu:
         torch.cuda.reset_peak_memory_stats(device.torch)
     model.fit(X)
-    peak = torch.cuda.max_memory_allocated(device.torch) / 2**30 if device.is_cuda else None
+    peak = torch.cuda.max_memory_allocated(device.torch) / 2**30 if on_gpu else None
     scores = evaluate(y, to_numpy(model.labels_tensor_))
-    return {"seed": seed, "seconds": {stage: float(model.timings_[stage]) for stage in STAGES}, **scores,
-            "final_loss": model.history_[-1] if model.history_ else None, "torch_peak_memory_gib": peak}
+    record = {"seed": seed, "seconds": {stage: float(model.timings_[stage]) for stage in STAGES}, **scores,
+              "final_loss": model.history_[-1] if model.history_ else None, "torch_peak_memory_gib": peak}
+    return record, model.backends_
 
 
 def spread(values: list[float]) -> dict:

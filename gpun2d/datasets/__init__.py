@@ -6,6 +6,9 @@
 Named datasets are looked for in ``data_dir``, ``$GPUN2D_DATA``, the cache
 ``$GPUN2D_CACHE/NAME`` (default ``~/.cache/gpun2d/NAME``) and known system
 folders, and downloaded into the cache when missing (``download=True``).
+
+Files in, host NumPy arrays out: nothing here knows a device.  The caller may
+ask for delimited text tables to be parsed by cuDF (``engine="cudf"``).
 """
 
 from .api import fetch, load, status

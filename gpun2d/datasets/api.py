@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from ..errors import DataError
 from .download import DownloadError, download_dataset
 from .paths import ENV_DATA, Found, cache_dir, locate, search_dirs
 from .registry import DATASETS, DatasetSpec, get_spec
+from .textio import check_engine
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ def check_loaded(spec: DatasetSpec, X: np.ndarray, y: np.ndarray,
 
 
 def load(name: str, data_dir: PathLike | None = None, download: bool = True, progress: bool = False,
-         *, device: object = "cpu") -> tuple[np.ndarray, np.ndarray | None]:
+         *, engine: str = "pandas") -> tuple[np.ndarray, np.ndarray | None]:
     """Load a named dataset as in the N2D paper (train then test, scaled).
 
     Parameters
@@ -90,8 +92,10 @@ def load(name: str, data_dir: PathLike | None = None, download: bool = True, pro
         Fetch missing files into the cache; False never touches the network.
     progress : bool
         Show a download progress bar on stderr.
-    device : str
-        ``"cuda"`` parses text tables with cuDF; arrays come back as NumPy.
+    engine : {"pandas", "cudf"}
+        Parser of delimited text tables (pendigits): ``"cudf"`` parses them
+        with ``cudf.read_csv`` on the GPU (cuDF is imported only then); the
+        arrays are NumPy either way.
 
     Returns
     -------
@@ -99,21 +103,20 @@ def load(name: str, data_dir: PathLike | None = None, download: bool = True, pro
     y : ndarray of int64, shape (n_samples,), labels 0..k-1
     """
     spec = get_spec(name)
+    check_engine(engine)
     if spec.builtin is not None:
-        X, y = spec.builtin(None, device=device)
+        X, y = spec.builtin()
         return check_loaded(spec, X, y)
     found = _find_or_fetch(spec, data_dir, download, progress)
     log.info("loading %s (%s) from %s", spec.name, found.layout.name, found.folder)
-    X, y = found.layout.reader(found.files, device=device)
+    X, y = found.layout.read(found.files, engine)
     return check_loaded(spec, X, y, found.folder)
 
 
 def _builtin_path() -> Path | None:
     try:
-        from importlib.resources import files
-
         return Path(str(files("sklearn.datasets.data") / "digits.csv.gz"))
-    except (ImportError, ModuleNotFoundError, TypeError):
+    except (ModuleNotFoundError, TypeError):
         return None
 
 
@@ -145,10 +148,10 @@ def fetch(name: str, data_dir: PathLike | None = None, progress: bool = True) ->
 
 
 def status(data_dir: PathLike | None = None) -> list[dict]:
-    """One row per dataset: name, shape, classes, found, path, searched folders.
+    """One row per dataset: name, size, classes, found, path, searched folders.
 
-    Keys: ``name``, ``shape`` (``"n×d"`` text), ``n_samples``, ``n_features``,
-    ``classes`` (also as ``n_classes``), ``found`` (bool), ``path`` (folder or None), ``format``
+    Keys: ``name``, ``n_samples``, ``n_features``, ``n_classes``,
+    ``found`` (bool), ``path`` (folder or None), ``format``
     (layout found or None), ``searched`` (list of Path), ``description``.
     """
     rows = []
@@ -161,10 +164,8 @@ def status(data_dir: PathLike | None = None) -> list[dict]:
             fmt, searched = (hit.layout.name if hit else None), search_dirs(spec, data_dir)
         rows.append({
             "name": spec.name,
-            "shape": f"{spec.n_samples}×{spec.n_features}",
             "n_samples": spec.n_samples,
             "n_features": spec.n_features,
-            "classes": spec.n_classes,
             "n_classes": spec.n_classes,
             "found": found,
             "path": path,

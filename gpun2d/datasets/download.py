@@ -19,13 +19,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..atomic import atomic_path
 from ..errors import DataError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .registry import DatasetSpec, Resource
+from .registry import DatasetSpec, Resource
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +53,7 @@ class DownloadError(DataError):
         super().__init__(f"could not download {filename}: " + "; ".join(attempts))
 
 
-def urls_for(spec: "DatasetSpec", filename: str) -> list[str]:
+def urls_for(spec: DatasetSpec, filename: str) -> list[str]:
     """Every URL to try for ``filename`` of ``spec``."""
     env = os.environ.get(ENV_MIRROR)
     if env:
@@ -71,8 +68,7 @@ def _progress_bar(enabled: bool, label: str, total: int | None) -> Iterator[Call
         yield lambda n: None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                               TimeRemainingColumn, TransferSpeedColumn)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
@@ -107,7 +103,7 @@ def _fetch_once(url: str, dest: Path, md5: str | None, verify: Callable[[Path], 
                 raise DataError(str(exc).replace(str(tmp), dest.name)) from exc
 
 
-def download_resource(spec: "DatasetSpec", resource: "Resource", folder: Path, *,
+def download_resource(spec: DatasetSpec, resource: Resource, folder: Path, *,
                       progress: bool = False, timeout: float = TIMEOUT_S) -> Path:
     """Download one file of ``spec`` into ``folder``, trying each mirror.
 
@@ -140,7 +136,7 @@ def download_resource(spec: "DatasetSpec", resource: "Resource", folder: Path, *
     raise DownloadError(resource.filename, attempts)
 
 
-def download_dataset(spec: "DatasetSpec", folder: Path, *, progress: bool = False) -> Path:
+def download_dataset(spec: DatasetSpec, folder: Path, *, progress: bool = False) -> Path:
     """Download every missing resource of ``spec`` into ``folder``; return ``folder``."""
     for resource in spec.resources:
         if (folder / resource.filename).is_file():

@@ -97,9 +97,8 @@ def read_idx_pair(images: str | Path, labels: str | Path) -> tuple[np.ndarray, n
     return x.reshape(len(x), -1), y.astype(np.int64)
 
 
-def read_idx_dataset(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_idx_dataset(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """Train then test split (whichever are in ``files``), scaled to [0, 1] by /255."""
-    del device  # binary format: nothing to parse on the GPU
     xs, ys = [], []
     for split in ("train", "test"):
         if f"{split}_images" in files:

@@ -12,10 +12,8 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .registry import DatasetSpec, Layout
+from .registry import DatasetSpec, Layout, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +27,20 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gpun2d"
 
 
-def cache_dir(spec: "DatasetSpec | str") -> Path:
-    """The folder downloads of ``spec`` go to (not created here)."""
-    spec = _spec(spec)
-    return cache_root() / spec.cache_folder
+def _spec(spec: DatasetSpec | str) -> DatasetSpec:
+    return get_spec(spec) if isinstance(spec, str) else spec
 
 
-def _spec(spec: "DatasetSpec | str") -> "DatasetSpec":
-    if isinstance(spec, str):
-        from .registry import get_spec
-
-        return get_spec(spec)
-    return spec
+def cache_dir(spec: DatasetSpec | str) -> Path:
+    """The folder downloads of ``spec`` (a spec or a registered name) go to (not created here)."""
+    return cache_root() / _spec(spec).cache_folder
 
 
 def _with_subfolders(base: Path, names: list[str]) -> list[Path]:
     return [base] + [base / n for n in names]
 
 
-def search_dirs(name: "DatasetSpec | str", data_dir: str | os.PathLike | None = None) -> list[Path]:
+def search_dirs(name: DatasetSpec | str, data_dir: str | os.PathLike | None = None) -> list[Path]:
     """Candidate folders for dataset ``name``, in the order they are searched.
 
     Parameters
@@ -80,11 +73,11 @@ class Found:
     """Where a dataset's files were found and which layout they follow."""
 
     folder: Path
-    layout: "Layout"
+    layout: Layout
     files: dict[str, Path]
 
 
-def locate(spec: "DatasetSpec", data_dir: str | os.PathLike | None = None) -> Found | None:
+def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Found | None:
     """First folder (search order) holding every file of one of ``spec``'s layouts."""
     for folder in search_dirs(spec, data_dir):
         if not folder.is_dir():

@@ -35,15 +35,19 @@ class Layout:
     files : mapping of str to tuple of str
         Role (``"train_images"``) -> relative paths to try, first existing wins.
     reader : callable
-        ``reader(files, device=...) -> (X, y)`` with X scaled as the paper does.
+        ``reader(files) -> (X, y)`` with X scaled as the paper does.
     hint : str
         How to name the files to a user, when listing them reads badly.
+    delimited : bool
+        The reader parses delimited text tables and takes ``engine=`` (the
+        parser, ``"pandas"`` or ``"cudf"``); other formats ignore the engine.
     """
 
     name: str
     files: Mapping[str, tuple[str, ...]]
     reader: Reader
     hint: str = ""
+    delimited: bool = False
 
     def resolve(self, folder: Path) -> dict[str, Path] | None:
         """Paths for every role under ``folder``, or None if one is missing."""
@@ -60,6 +64,10 @@ class Layout:
         if self.hint:
             return self.hint
         return " + ".join(c[0] for c in self.files.values())
+
+    def read(self, files: Mapping[str, Path], engine: str = "pandas") -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` from the ``files`` :meth:`resolve` found, parsing text with ``engine``."""
+        return self.reader(files, engine=engine) if self.delimited else self.reader(files)
 
 
 @dataclass(frozen=True)
@@ -91,17 +99,11 @@ class DatasetSpec:
     mirror_key: str | None = None
     system_dirs: tuple[str, ...] = ()
     homepage: str = ""
-    builtin: Reader | None = field(default=None, repr=False)
+    builtin: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False)
 
     @property
     def cache_folder(self) -> str:
         return self.folders[0] if self.folders else self.name
-
-    def search_dirs(self, data_dir: str | Path | None = None) -> list[Path]:
-        """Candidate folders, in search order (see :func:`paths.search_dirs`)."""
-        from .paths import search_dirs
-
-        return search_dirs(self, data_dir)
 
     def describe_files(self) -> str:
         """Human hint of the files to place by hand, all layouts."""
@@ -144,7 +146,7 @@ def _md5_resources(table: Mapping[str, str], only_test: bool = False) -> tuple[R
     )
 
 
-_HAR_DIR = "UCI HAR Dataset"
+_HAR_DIR = uci.HAR_DIR
 HAR_ZIP = "human+activity+recognition+using+smartphones.zip"
 
 _SPECS = (
@@ -191,7 +193,7 @@ _SPECS = (
         "pendigits", 10_992, 16, 10, "UCI pen-based digits, 8 (x,y) points, /100",
         folders=("pendigits",),
         layouts=(Layout("uci", {"train": ("pendigits.tra",), "test": ("pendigits.tes",)},
-                        uci.read_pendigits_pair),),
+                        uci.read_pendigits_pair, delimited=True),),
         resources=(
             Resource("pendigits.tra", verify=partial(uci.verify_pendigits, n_rows=7_494)),
             Resource("pendigits.tes", verify=partial(uci.verify_pendigits, n_rows=3_498)),
@@ -203,11 +205,8 @@ _SPECS = (
         "har", 10_299, 561, 6, "UCI Human Activity Recognition (smartphones), 561 features",
         folders=("har", _HAR_DIR),
         layouts=(
-            Layout("folder", {
-                role: (f"{_HAR_DIR}/{split}/{stem}_{split}.txt", f"{split}/{stem}_{split}.txt")
-                for role, split, stem in (("x_train", "train", "X"), ("y_train", "train", "y"),
-                                          ("x_test", "test", "X"), ("y_test", "test", "y"))
-            }, uci.read_har_folder, hint=f"the extracted '{_HAR_DIR}' folder"),
+            Layout("folder", {role: (f"{_HAR_DIR}/{rel}", rel) for role, rel in uci.HAR_ROLES.items()},
+                   uci.read_har_folder, hint=f"the extracted '{_HAR_DIR}' folder"),
             Layout("zip", {"zip": (f"{_HAR_DIR}.zip", HAR_ZIP)}, uci.read_har_zip,
                    hint=f"'{_HAR_DIR}.zip' or UCI's '{HAR_ZIP}'"),
         ),

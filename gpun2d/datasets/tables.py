@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .textio import first_line, read_table, to_float
+from .textio import check_engine, first_line, read_table, to_float
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def has_header(path: Path, sep: str) -> bool:
     return not all(_is_number(f) for f in line.split(sep))
 
 
-def _read_frame(path: Path, kind: str, device: object):
+def _read_frame(path: Path, kind: str, engine: str):
     if kind == "parquet":
         import pandas as pd
 
@@ -67,7 +67,7 @@ def _read_frame(path: Path, kind: str, device: object):
         except (ValueError, OSError) as exc:
             raise DataError(f"{path} is not a readable parquet file ({exc})") from exc
     sep = _SEPARATORS[kind]
-    return read_table(path, sep=sep, header=0 if has_header(path, sep) else None, device=device)
+    return read_table(path, sep=sep, header=0 if has_header(path, sep) else None, engine=engine)
 
 
 def _column(frame, label_column: object, path: Path):
@@ -170,8 +170,11 @@ def encode_labels(values: object, source: object = "labels") -> np.ndarray:
     return codes.astype(np.int64).reshape(-1)
 
 
-def read_labels(labels: object, device: object = "cpu") -> np.ndarray:
-    """Raw label values from a path (.npy, .npz, .csv, .tsv, .txt, .parquet) or an array."""
+def read_labels(labels: object, engine: str = "pandas") -> np.ndarray:
+    """Raw label values from a path (.npy, .npz, .csv, .tsv, .txt, .parquet) or an array.
+
+    ``engine`` parses a .csv/.tsv labels file (see :func:`load_file`).
+    """
     if not isinstance(labels, (str, os.PathLike)):
         return np.asarray(labels)
     path = Path(labels).expanduser()
@@ -198,14 +201,14 @@ def read_labels(labels: object, device: object = "cpu") -> np.ndarray:
         if all(_is_number(v) for v in lines):
             return np.array([float(v) if v else np.nan for v in lines])
         return np.array(lines, dtype=object)
-    frame = _read_frame(path, kind, device)
+    frame = _read_frame(path, kind, engine)
     if frame.shape[1] != 1:
         raise DataError(f"labels file {path} has {frame.shape[1]} columns; give a single column of labels")
     return frame.iloc[:, 0].to_numpy()
 
 
 def load_file(path: str | os.PathLike, labels: object = None, label_column: object = None,
-              *, device: object = "cpu") -> tuple[np.ndarray, np.ndarray | None]:
+              *, engine: str = "pandas") -> tuple[np.ndarray, np.ndarray | None]:
     """Load a user's data file.
 
     Parameters
@@ -219,8 +222,9 @@ def load_file(path: str | os.PathLike, labels: object = None, label_column: obje
     label_column : str or int, optional
         Column (name, or 0-based number without a header; npz: array name)
         holding the labels; it is removed from X.
-    device : str
-        ``"cuda"`` parses CSV/TSV with ``cudf.read_csv``; NumPy comes back.
+    engine : {"pandas", "cudf"}
+        Parser of CSV/TSV tables: ``"cudf"`` parses them with ``cudf.read_csv``
+        on the GPU (cuDF is imported only then); X and y are NumPy either way.
 
     Returns
     -------
@@ -228,6 +232,7 @@ def load_file(path: str | os.PathLike, labels: object = None, label_column: obje
     y : ndarray of int64 (n,) coded 0..k-1, or None
     """
     path = Path(path).expanduser()
+    check_engine(engine)
     if labels is not None and label_column is not None:
         raise ConfigError("pass either labels (a separate file) or label_column, not both")
     if not path.is_file():
@@ -240,12 +245,12 @@ def load_file(path: str | os.PathLike, labels: object = None, label_column: obje
     elif kind == "npz":
         X, y = _load_npz(path, label_column)
     else:
-        X, y = _split_frame(_read_frame(path, kind, device), label_column, path)
+        X, y = _split_frame(_read_frame(path, kind, engine), label_column, path)
     X = check_features(X, path)
     if labels is not None:
         if y is not None:
             log.info("%s: using the labels in %s, not those inside the data file", path, labels)
-        y = read_labels(labels, device)
+        y = read_labels(labels, engine)
     if y is None:
         return X, None
     source = labels if isinstance(labels, (str, os.PathLike)) else path

@@ -1,8 +1,8 @@
-"""Parse delimited text tables with pandas on the CPU or cuDF on the GPU.
+"""Parse delimited text tables with pandas, or with cuDF when the caller asks.
 
-The GPU branch only speeds up parsing: the table comes back as pandas/NumPy
-either way and the caller moves arrays to the device.  cuDF is imported
-inside :func:`read_table`, never at module import.
+``engine="cudf"`` only speeds up parsing: the table comes back as pandas and
+the readers return host NumPy arrays either way.  cuDF is imported inside
+:func:`read_table`, and only when a delimited table is parsed with it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import os
 import zlib
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Union
+from typing import IO, TYPE_CHECKING
 
 from ..errors import ConfigError, DataError, DeviceError
 
@@ -23,33 +23,25 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-Source = Union[str, Path, IO[bytes]]
+Source = str | Path | IO[bytes]
+
+#: Parsers of delimited text tables a caller may choose.
+ENGINES = ("pandas", "cudf")
 
 # Exceptions a parser raises on a corrupt or malformed file.
 _PARSE_ERRORS = (ValueError, EOFError, OSError, UnicodeDecodeError, zlib.error, gzip.BadGzipFile)
+_PANDAS = "parse with pandas (engine='pandas')"
 
 
-def wants_gpu(device: object) -> bool:
-    """True when ``device`` asks for GPU parsing.
+def check_engine(engine: object) -> str:
+    """``engine`` if it names a known parser, else ConfigError listing them."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r} for parsing text tables; use 'pandas' or 'cudf'")
+    return engine
 
-    Accepts ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (cuDF if it
-    imports), ``None`` (CPU), or an object with an ``is_cuda`` attribute
-    such as :class:`gpun2d.devices.Device`.
-    """
-    if device is None:
-        return False
-    if hasattr(device, "is_cuda"):
-        return bool(device.is_cuda)
-    text = str(getattr(device, "value", device)).lower()
-    if text == "cpu":
-        return False
-    if text == "cuda" or text.startswith("cuda:"):
-        return True
-    if text == "auto":  # the GPU path only where the whole pipeline would run there
-        from ..devices import resolve_device
 
-        return resolve_device("auto").is_cuda
-    raise ConfigError(f"unknown device {device!r} for parsing; use 'cpu' or 'cuda'")
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _import_cudf():
@@ -57,10 +49,47 @@ def _import_cudf():
         import cudf
     except ImportError as exc:
         raise DeviceError(
-            f"GPU parsing needs cuDF, which is not installed ({exc}); "
-            "install gpun2d[gpu] (cudf-cu13) or parse on the CPU with device='cpu'"
+            f"engine='cudf' needs cuDF, which is not installed ({_one_line(exc)}); "
+            f"install gpun2d[gpu] (cudf-cu13) or {_PANDAS}"
+        ) from exc
+    except Exception as exc:  # installed but broken: a CUDA library or driver it loads at import is missing
+        raise DeviceError(
+            f"engine='cudf': cuDF failed to import ({_one_line(exc)}); fix its CUDA setup or {_PANDAS}"
         ) from exc
     return cudf
+
+
+def _gpu_problem() -> str | None:
+    """Why cuDF cannot reach a GPU here, or None when one answers.
+
+    cuDF imports without a GPU and fails only when it parses, with errors that
+    look like any other; asking CuPy (a cuDF dependency) tells the two apart.
+    """
+    try:
+        import cupy
+
+        count = cupy.cuda.runtime.getDeviceCount()
+    except (ImportError, RuntimeError, OSError) as exc:  # CUDARuntimeError is a RuntimeError
+        return _one_line(exc)
+    return None if count else "no CUDA GPU is visible"
+
+
+def _read_with_cudf(source: Source, **kwargs) -> pd.DataFrame:
+    cudf = _import_cudf()
+    try:
+        return cudf.read_csv(source, **kwargs).to_pandas()
+    except Exception as exc:
+        problem = _gpu_problem()
+        if problem is not None:
+            raise DeviceError(
+                f"engine='cudf' needs a CUDA GPU, and cuDF could not reach one ({problem}); "
+                f"run where a GPU is visible or {_PANDAS}"
+            ) from exc
+        if isinstance(exc, _PARSE_ERRORS + (RuntimeError,)):
+            raise DataError(
+                f"{name_of(source)}: cannot parse ({_one_line(exc)}); check the file or re-download it"
+            ) from exc
+        raise
 
 
 def name_of(source: Source) -> str:
@@ -77,8 +106,8 @@ def read_table(
     header: int | None = None,
     skiprows: int = 0,
     skipinitialspace: bool = False,
-    device: object = "cpu",
-) -> "pd.DataFrame":
+    engine: str = "pandas",
+) -> pd.DataFrame:
     """Read a delimited text table into a pandas DataFrame.
 
     Parameters
@@ -93,9 +122,9 @@ def read_table(
         Lines skipped before the header/data.
     skipinitialspace : bool
         Ignore blanks after a separator (UCI files pad numbers with spaces).
-    device : str
-        ``"cuda"`` parses delimited tables with ``cudf.read_csv``; ``"cpu"``
-        (and any whitespace-separated table) with pandas.
+    engine : {"pandas", "cudf"}
+        ``"cudf"`` parses delimited tables with ``cudf.read_csv`` (on the GPU);
+        ``"pandas"``, and any whitespace-separated table, with pandas.
 
     Returns
     -------
@@ -104,15 +133,9 @@ def read_table(
     """
     # cuDF's read_csv takes one-character separators only (no whitespace runs), so
     # whitespace-separated tables are always parsed by pandas.
-    if wants_gpu(device) and sep is not None:
-        cudf = _import_cudf()
-        try:
-            frame = cudf.read_csv(
-                source, sep=sep, header=header, skiprows=skiprows, skipinitialspace=skipinitialspace,
-            )
-        except _PARSE_ERRORS + (RuntimeError,) as exc:
-            raise DataError(f"{name_of(source)}: cannot parse ({exc}); check the file or re-download it") from exc
-        return frame.to_pandas()
+    if check_engine(engine) == "cudf" and sep is not None:
+        return _read_with_cudf(source, sep=sep, header=header, skiprows=skiprows,
+                               skipinitialspace=skipinitialspace)
 
     import pandas as pd
 
@@ -125,11 +148,12 @@ def read_table(
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{name_of(source)} is empty; replace it with the complete file") from exc
     except (pd.errors.ParserError,) + _PARSE_ERRORS as exc:
-        msg = " ".join(str(exc).split())
-        raise DataError(f"{name_of(source)}: cannot parse ({msg}); check the file or re-download it") from exc
+        raise DataError(
+            f"{name_of(source)}: cannot parse ({_one_line(exc)}); check the file or re-download it"
+        ) from exc
 
 
-def to_float(frame: "pd.DataFrame", source: object, hint: str = "fix or replace the file") -> "np.ndarray":
+def to_float(frame: pd.DataFrame, source: object, hint: str = "fix or replace the file") -> np.ndarray:
     """The table as float64, or DataError naming the first non-numeric column, row and value."""
     import numpy as np
     import pandas as pd

@@ -26,6 +26,8 @@ from .textio import Source, as_buffer, name_of, read_table, to_float
 log = logging.getLogger(__name__)
 
 PENDIGITS_COLUMNS = 17
+HAR_DIR = "UCI HAR Dataset"
+#: The four HAR tables, role -> path inside ``HAR_DIR``; the registry's HAR layouts derive from it.
 HAR_ROLES = {
     "x_train": "train/X_train.txt",
     "y_train": "train/y_train.txt",
@@ -44,9 +46,9 @@ def _integers(values: np.ndarray, where: str, lo: int, hi: int, what: str) -> np
     return ints
 
 
-def read_pendigits(path: str | Path, device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """One UCI pendigits file -> (X in [0, 1] as /100, y in 0-9)."""
-    table = read_table(path, sep=",", header=None, skipinitialspace=True, device=device)
+def read_pendigits(path: str | Path, engine: str = "pandas") -> tuple[np.ndarray, np.ndarray]:
+    """One UCI pendigits file -> (X in [0, 1] as /100, y in 0-9); ``engine`` parses the table."""
+    table = read_table(path, sep=",", header=None, skipinitialspace=True, engine=engine)
     if table.shape[1] != PENDIGITS_COLUMNS:
         raise DataError(
             f"{path}: {table.shape[1]} comma-separated columns; pendigits rows have 16 coordinates + label"
@@ -57,9 +59,9 @@ def read_pendigits(path: str | Path, device: object = "cpu") -> tuple[np.ndarray
     return X / 100.0, y
 
 
-def read_pendigits_pair(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_pendigits_pair(files: Mapping[str, Path], engine: str = "pandas") -> tuple[np.ndarray, np.ndarray]:
     """``pendigits.tra`` then ``pendigits.tes``."""
-    (x1, y1), (x2, y2) = (read_pendigits(files[s], device) for s in ("train", "test"))
+    (x1, y1), (x2, y2) = (read_pendigits(files[s], engine) for s in ("train", "test"))
     return np.concatenate([x1, x2]).astype(np.float32), np.concatenate([y1, y2])
 
 
@@ -70,12 +72,13 @@ def verify_pendigits(path: Path, n_rows: int) -> None:
         raise DataError(f"{path}: {len(X)} rows, expected {n_rows}")
 
 
-def _read_har(sources: Mapping[str, Source], device: object) -> tuple[np.ndarray, np.ndarray]:
+def _read_har(sources: Mapping[str, Source]) -> tuple[np.ndarray, np.ndarray]:
+    # Whitespace-separated tables: pandas parses them (cuDF splits on one character only).
     xs, ys = [], []
     for split in ("train", "test"):
         xsrc, ysrc = sources[f"x_{split}"], sources[f"y_{split}"]
-        x = to_float(read_table(xsrc, sep=None, header=None, device=device), xsrc)
-        y = to_float(read_table(ysrc, sep=None, header=None, device=device), ysrc)
+        x = to_float(read_table(xsrc, sep=None, header=None), xsrc)
+        y = to_float(read_table(ysrc, sep=None, header=None), ysrc)
         if y.shape[1] != 1:
             raise DataError(f"{name_of(ysrc)}: expected one label per line, found {y.shape[1]} columns")
         y = _integers(y[:, 0], name_of(ysrc), 1, 6, "activity labels")
@@ -91,9 +94,9 @@ def _read_har(sources: Mapping[str, Source], device: object) -> tuple[np.ndarray
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
 
-def read_har_folder(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """The extracted ``UCI HAR Dataset`` folder; labels shifted to 0-5."""
-    return _read_har(files, device)
+def read_har_folder(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The extracted ``UCI HAR Dataset`` folder (``files``: role -> path); labels shifted to 0-5."""
+    return _read_har(files)
 
 
 def _har_members(zf: zipfile.ZipFile) -> dict[str, str] | None:
@@ -126,18 +129,18 @@ def _open_har_zip(path: Path) -> tuple[zipfile.ZipFile, dict[str, str]]:
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"{path} is not a readable zip ({exc}); delete it and download it again") from exc
     raise DataError(
-        f"{path}: no 'UCI HAR Dataset/train/X_train.txt' (and y_train, X_test, y_test) inside, "
+        f"{path}: no '{HAR_DIR}/train/X_train.txt' (and y_train, X_test, y_test) inside, "
         "nor a nested zip holding them; is this the HAR archive?"
     )
 
 
-def read_har_zip(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_har_zip(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """``UCI HAR Dataset.zip`` or UCI's outer zip, read without extracting."""
     path = Path(files["zip"])
     zf, members = _open_har_zip(path)
     with zf:
         sources = {role: as_buffer(zf.read(m), f"{path}!{m}") for role, m in members.items()}
-    return _read_har(sources, device)
+    return _read_har(sources)
 
 
 def verify_har_zip(path: Path) -> None:
@@ -146,10 +149,8 @@ def verify_har_zip(path: Path) -> None:
     zf.close()
 
 
-def read_sklearn_digits(files: Mapping[str, Path] | None = None,
-                        device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 digits, /16 to [0, 1]."""
-    del files, device
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

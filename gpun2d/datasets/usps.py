@@ -63,13 +63,12 @@ def read_libsvm(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return X, y - 1
 
 
-def read_libsvm_pair(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """``usps.bz2`` then ``usps.t.bz2`` (LIBSVM is parsed on the CPU)."""
-    del device
+def read_libsvm_pair(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """``usps.bz2`` then ``usps.t.bz2``."""
     return _stack([read_libsvm(files["train"]), read_libsvm(files["test"])])
 
 
-def read_jf(path: str | Path, device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_jf(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """One keysers ``.jf`` file -> (X in [0, 1], y in 0-9)."""
     path = Path(path)
     head = first_line(path).split()
@@ -78,7 +77,7 @@ def read_jf(path: str | Path, device: object = "cpu") -> tuple[np.ndarray, np.nd
     k, d = int(head[0]), int(head[1])
     if d != N_FEATURES:
         raise DataError(f"{path}: jf header says {d} features; USPS has {N_FEATURES}")
-    table = to_float(read_table(path, sep=None, header=None, skiprows=1, device=device), path)
+    table = to_float(read_table(path, sep=None, header=None, skiprows=1), path)
     if table.shape[0] == 0 or table[-1, 0] != -1 or not np.isnan(table[-1, 1:]).all():
         raise DataError(f"{path}: no '-1' end-marker line; the file is truncated, delete it and fetch it again")
     table = table[:-1]
@@ -99,14 +98,13 @@ def read_jf(path: str | Path, device: object = "cpu") -> tuple[np.ndarray, np.nd
     return X, y
 
 
-def read_jf_pair(files: Mapping[str, Path], device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_jf_pair(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """``usps_train.jf`` then ``usps_test.jf``."""
-    return _stack([read_jf(files["train"], device), read_jf(files["test"], device)])
+    return _stack([read_jf(files["train"]), read_jf(files["test"])])
 
 
-def read_h5(files: Mapping[str, Path] | str | Path, device: object = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def read_h5(files: Mapping[str, Path] | str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``usps.h5``: ``train`` then ``test``, each with ``data`` and ``target``."""
-    del device
     import h5py
 
     path = Path(files["file"] if isinstance(files, Mapping) else files)
@@ -135,4 +133,4 @@ def read_h5(files: Mapping[str, Path] | str | Path, device: object = "cpu") -> t
     return X, y
 
 
-__all__ = ["read_libsvm", "read_libsvm_pair", "read_jf", "read_jf_pair", "read_h5"]
+__all__ = ["read_h5", "read_jf", "read_jf_pair", "read_libsvm", "read_libsvm_pair"]

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .. import __version__
+from .. import __version__, registry
 from ..devices import Device, resolve_device
 from ..errors import ConfigError
 from ..handoff import to_numpy
 from ..metrics import evaluate
 from ..report import now_iso, write_json
-from ..runner import LoadedData, RunConfig, load_data, resolve_n_clusters
+from ..runner import DataSource, LoadedData, load_data, resolve_n_clusters
+from ..stages import StageContext
 from . import storage
 from .plan import RunSpec, StudyConfig, plan_runs
 
@@ -69,23 +70,17 @@ def fit_pipeline(X: np.ndarray, n_clusters: int, seed: int, n_init: int, config:
     from ..estimator import N2D
 
     hooks = hooks or Hooks()
-    model = N2D(n_clusters, epochs=config.epochs, batch_size=config.batch_size, cluster=config.cluster,
-                cluster_n_init=n_init, device=device, random_state=seed, ae_weights=ae_weights,
-                on_epoch=hooks.on_epoch, on_stage=hooks.on_stage)
+    model = N2D.from_config(asdict(config), n_clusters=n_clusters, cluster_n_init=n_init, device=device,
+                            random_state=seed, ae_weights=ae_weights, on_epoch=hooks.on_epoch,
+                            on_stage=hooks.on_stage)
     return model.fit(X)
 
 
-def make_clusterer(method: str, n_clusters: int, n_init: int, seed: int, device: Device):
-    from ..kmeans import KMeans
-    from ..mixture import GaussianMixture
-
-    if method == "kmeans":
-        return KMeans(n_clusters, n_init=n_init, random_state=seed, device=device)
-    return GaussianMixture(n_clusters, n_init=n_init, random_state=seed, device=None)
-
-
-def cluster_record(method: str, n_init: int, model) -> dict:
-    return {"method": method, "n_init": n_init, "best_restart": model.best_restart_, "restarts": model.restarts_}
+def make_clusterer(config: StudyConfig, n_clusters: int, n_init: int, seed: int, device: Device):
+    """The study's clusterer, unfitted, from the stage registry (as N2D builds it)."""
+    params = {**asdict(config), "cluster_n_init": n_init}
+    return registry.lookup("cluster", config.cluster, device.type.value).build(
+        StageContext(params, n_clusters, device, seed))
 
 
 def run_one(spec: RunSpec, ctx: DatasetContext, config: StudyConfig, device: Device, hooks: Hooks) -> Outcome:
@@ -94,20 +89,19 @@ def run_one(spec: RunSpec, ctx: DatasetContext, config: StudyConfig, device: Dev
         if hooks.on_stage:
             hooks.on_stage("cluster")
         start = time.perf_counter()
-        model = make_clusterer(config.cluster, ctx.n_clusters, spec.n_init, spec.mixture_seed, device)
-        labels = model.fit_predict(ctx.embedding)
-        if device.is_cuda:
+        model = make_clusterer(config, ctx.n_clusters, spec.n_init, spec.mixture_seed, device)
+        labels = model.fit(ctx.embedding).predict(ctx.embedding)
+        if device.torch.type == "cuda":
             torch.cuda.synchronize(device.torch)
         seconds = time.perf_counter() - start
-        return Outcome(to_numpy(labels), {"cluster": seconds, "total": seconds},
-                       cluster_record(config.cluster, spec.n_init, model))
+        return Outcome(to_numpy(labels), {"cluster": seconds, "total": seconds}, model.record())
     weights = None
     if spec.vary == "manifold":
         weights = storage.cache_paths(config.out, spec.dataset, config.shared_seed)["ae"]
     model = fit_pipeline(ctx.data.X, ctx.n_clusters, spec.seed, spec.n_init, config, device, weights, hooks)
     training = {"epochs_run": len(model.history_), "final_loss": model.history_[-1] if model.history_ else None}
     return Outcome(to_numpy(model.labels_tensor_), dict(model.timings_),
-                   cluster_record(config.cluster, spec.n_init, model.cluster_model_), training)
+                   model.cluster_model_.record(), training)
 
 
 def stage_seeds(spec: RunSpec, config: StudyConfig) -> dict[str, int]:
@@ -141,9 +135,9 @@ def run_record(spec: RunSpec, outcome: Outcome, ctx: DatasetContext, config: Stu
 
 
 # ------------------------------------------------------------ shared stages
-def as_flags(settings: dict) -> str:
-    """``{'epochs': 2}`` -> ``--epochs 2``, for messages."""
-    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in settings.items())
+def as_settings(settings: dict) -> str:
+    """``{'epochs': 2}`` -> ``epochs=2``, for messages."""
+    return ", ".join(f"{key}={value!r}" for key, value in settings.items())
 
 
 def shared_fingerprint(config: StudyConfig) -> dict:
@@ -162,8 +156,9 @@ def ensure_shared(ctx: DatasetContext, config: StudyConfig, device: Device, hook
         meta = storage.load_json(paths["meta"])
         if meta["settings"] != shared_fingerprint(config):
             raise ConfigError(
-                f"{paths['meta']} was made with {as_flags(meta['settings'])}, not "
-                f"{as_flags(shared_fingerprint(config))}; resume with the same settings, or start a new --out"
+                f"{paths['meta']} was made with {as_settings(meta['settings'])}, not "
+                f"{as_settings(shared_fingerprint(config))}; resume with the same settings, "
+                "or choose another out=FOLDER"
             )
         return meta
     if hooks.on_run:
@@ -184,11 +179,10 @@ def ensure_shared(ctx: DatasetContext, config: StudyConfig, device: Device, hook
 def load_context(name: str, config: StudyConfig, hooks: Hooks) -> DatasetContext:
     if hooks.on_stage:
         hooks.on_stage("load")
-    run_config = RunConfig(dataset=name, data_dir=config.data_dir, no_download=config.no_download,
-                           device=config.device, quiet=config.quiet)
+    source = DataSource(dataset=name, data_dir=config.data_dir, no_download=config.no_download)
     start = time.perf_counter()
-    data = load_data(run_config, progress=False)
-    return DatasetContext(name, data, resolve_n_clusters(run_config, data), time.perf_counter() - start)
+    data = load_data(source, resolve_device(config.device), progress=False)
+    return DatasetContext(name, data, resolve_n_clusters(None, source, data), time.perf_counter() - start)
 
 
 # -------------------------------------------------------------- the study
@@ -199,8 +193,8 @@ def existing_record(spec: RunSpec, config: StudyConfig) -> dict | None:
     record = storage.load_json(path)
     if record.get("settings") != config.fingerprint():
         raise ConfigError(
-            f"{path} was made with {as_flags(record.get('settings') or {})}, not "
-            f"{as_flags(config.fingerprint())}; resume with the same settings, or start a new --out"
+            f"{path} was made with {as_settings(record.get('settings') or {})}, not "
+            f"{as_settings(config.fingerprint())}; resume with the same settings, or choose another out=FOLDER"
         )
     return record
 
@@ -217,7 +211,7 @@ def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
     if config.report_only:
         runs = [spec for spec in runs if spec.name in done]
         if not runs:
-            raise ConfigError(f"{out} holds no finished run of this study; run it first (without --report-only)")
+            raise ConfigError(f"{out} holds no finished run of this study; run it first (without report_only=True)")
     storage.check_study_dir(out, config.resume or config.report_only)
     if not config.report_only:  # a study still running there may own those files
         storage.remove_stale_temps(out)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import defaults, paper
+from .. import defaults, paper, registry
 from ..errors import ConfigError
 
-VARY = ("ae", "manifold", "cluster")
+VARY = tuple(stage.short for stage in registry.STAGES)  # ae, manifold, cluster
 DEFAULT_RESTARTS = (1, 10, 30, 100)
 
 # ACC / NMI reported by McConville et al. (2019), Table 2; digits has no paper figure.
@@ -22,15 +22,15 @@ def parse_seeds(text: str) -> list[int]:
         if "," not in text:
             count = int(text)
             if count < 1:
-                raise ConfigError(f"--seeds {text}: give a count >= 1 or a comma list such as 0,3,7")
+                raise ConfigError(f"seeds={text}: give a count >= 1 or a comma list such as 0,3,7")
             return list(range(count))
         seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: give a count (5) or a comma list of integers (0,3,7)") from None
+        raise ConfigError(f"seeds={text!r}: give a count (5) or a comma list of integers (0,3,7)") from None
     if not seeds or min(seeds) < 0:
-        raise ConfigError(f"--seeds {text!r}: seeds are integers >= 0")
+        raise ConfigError(f"seeds={text!r}: seeds are integers >= 0")
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds {text!r} repeats a seed")
+        raise ConfigError(f"seeds={text!r} repeats a seed")
     return seeds
 
 
@@ -39,9 +39,9 @@ def parse_restarts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in str(text).split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"--restarts {text!r}: give a comma list of integers such as 1,10,30") from None
+        raise ConfigError(f"restarts={text!r}: give a comma list of integers such as 1,10,30") from None
     if not counts or min(counts) < 1:
-        raise ConfigError(f"--restarts {text!r}: restart counts are integers >= 1")
+        raise ConfigError(f"restarts={text!r}: restart counts are integers >= 1")
     return list(dict.fromkeys(counts))
 
 
@@ -61,9 +61,9 @@ class StudyConfig:
     restarts: list[int] | None = None
     epochs: int = defaults.EPOCHS
     batch_size: int = defaults.BATCH_SIZE
-    cluster: str = "gmm"
+    cluster: str = defaults.CLUSTER
     cluster_n_init: int = defaults.CLUSTER_N_INIT
-    device: str = "auto"
+    device: str = defaults.DEVICE
     data_dir: Path | None = None
     no_download: bool = False
     out: Path = Path("gpun2d-studies")
@@ -71,19 +71,19 @@ class StudyConfig:
     report_only: bool = False
     quiet: bool = False
 
-    def validate(self) -> "StudyConfig":
+    def validate(self) -> StudyConfig:
         if not self.datasets:
-            raise ConfigError("give at least one --dataset NAME")
+            raise ConfigError("give at least one dataset (datasets=[NAME])")
         if len(set(self.datasets)) != len(self.datasets):
-            raise ConfigError("a --dataset is named twice")
+            raise ConfigError("datasets names a dataset twice")
         if self.vary not in VARY:
-            raise ConfigError(f"--vary must be one of {', '.join(VARY)}, got {self.vary!r}")
+            raise ConfigError(f"vary must be one of {', '.join(VARY)}, got {self.vary!r}")
         if not self.seeds:
-            raise ConfigError("give at least one seed (--seeds 5 or --seeds 0,3,7)")
+            raise ConfigError("give at least one seed (seeds=5 or seeds=0,3,7)")
         if self.vary == "cluster":
             self.restarts = list(self.restarts or DEFAULT_RESTARTS)
         elif self.restarts:
-            raise ConfigError("--restarts goes with --vary cluster; --cluster-n-init sets the other studies' restarts")
+            raise ConfigError("restarts go with vary=cluster; cluster_n_init sets the other studies' restarts")
         return self
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-from ..progress import STAGE_NAMES, RunProgress
+from ..progress import RunProgress, step_name
 from .execute import Hooks
 
 
@@ -40,7 +40,7 @@ class StudyProgress(RunProgress):
         self._update("")
 
     def on_stage(self, stage: str) -> None:
-        self._update(stage=STAGE_NAMES.get(stage, stage))
+        self._update(stage=step_name(stage))
 
     def on_epoch(self, epoch: int, loss: float) -> None:
         self._update(stage=f"autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}")

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, registry
 from ..atomic import atomic_path
 from ..report import command_line, now_iso, package_versions, write_json
 from . import storage
 from .plan import PAPER, StudyConfig
 
 METRICS = ("acc", "nmi", "ari")
-STAGES = ("autoencoder", "manifold", "cluster", "total")
+STAGES = (*registry.STAGE_KEYS, "total")
 REPORT_FILES = ("study.json", "study.md", "study.png")
 VARIED = {
     "ae": "the whole pipeline (autoencoder, UMAP and mixture all seeded per run)",
@@ -154,12 +154,12 @@ def figure(study: dict, path: Path) -> Path:
     colours = {s: plt.cm.tab10(i % 10) for i, s in enumerate(seeds)}
     width = min(24, max(9, 1.1 * len(groups) * len(METRICS)))
     fig, axes = plt.subplots(1, len(METRICS), figsize=(width, 4), squeeze=False)
-    for ax, metric in zip(axes[0], METRICS):
+    for ax, metric in zip(axes[0], METRICS, strict=True):
         legend = paper_label = metric == "acc"  # labels once, in the first panel
         for x, g in enumerate(groups):
             values = g["metrics"][metric]["values"]
             offsets = np.linspace(-0.2, 0.2, len(values)) if len(values) > 1 else [0.0]
-            for dx, seed, value in zip(offsets, g["seeds"], values):
+            for dx, seed, value in zip(offsets, g["seeds"], values, strict=True):
                 label = f"seed {seed}" if legend and x == 0 and len(seeds) <= 10 else None
                 ax.scatter(x + dx, value, color=colours[seed], s=28, zorder=3, label=label)
             ax.hlines(g["metrics"][metric]["mean"], x - 0.3, x + 0.3, colors="black", linewidth=1,

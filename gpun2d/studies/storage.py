@@ -48,14 +48,15 @@ def remove_stale_temps(out: Path) -> None:
 def check_study_dir(out: Path, resume: bool) -> None:
     """A new study needs an empty or absent folder; ``--resume`` needs nothing."""
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
+        raise ConfigError(f"out={out} exists and is not a folder")
     if resume or not out.exists():
         return
     if any((out / "runs").glob("*.json")) or any((out / "cache").glob("*")):
-        raise ConfigError(f"--out {out} already holds a study; add --resume to continue it, or choose a new --out")
+        raise ConfigError(f"out={out} already holds a study; continue it with resume=True, "
+                          "or choose another out=FOLDER")
     foreign = sorted(p.name for p in out.iterdir() if p.name not in ("runs", "cache"))
     if foreign:
-        raise ConfigError(f"--out {out} already holds other files ({', '.join(foreign[:3])}); choose a new folder")
+        raise ConfigError(f"out={out} already holds other files ({', '.join(foreign[:3])}); choose a new folder")
 
 
 def cache_paths(out: Path, dataset: str, seed: int) -> dict[str, Path]:

@@ -1,8 +1,4 @@
-"""``gpun2d study``: N2D over several seeds, and how far its results move.
-
-Kept cheap to import (``gpun2d.cli`` loads it at start-up): the work lives in
-:mod:`gpun2d.studies`, imported when the command runs.
-"""
+"""``gpun2d study``: N2D over several seeds, and how far its results move."""
 
 from __future__ import annotations
 
@@ -10,82 +6,78 @@ from pathlib import Path
 
 import click
 
-from . import defaults
+from .. import defaults, registry
+from . import options
+from .errors import Command
 
 
 def _parsed(parse):
-    """A click callback turning a library parser's ConfigError into a usage error on that option."""
+    """A click callback turning a study parser's ConfigError into a usage error on that option."""
 
     def callback(ctx, param, value):
         if value is None:
             return None
-        from .errors import ConfigError
-        from .studies import plan
+        from ..errors import ConfigError
+        from ..studies import plan
 
         try:
             return getattr(plan, parse)(value)
         except ConfigError as exc:
-            raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+            raise click.BadParameter(str(exc)) from None
 
     return callback
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--dataset", "-d", "datasets", metavar="NAME", multiple=True, required=True,
               help="A known dataset (see `gpun2d datasets`); repeat for several.")
-@click.option("--seeds", metavar="N|S1,S2,...", default="5", show_default=True, callback=_parsed("parse_seeds"),
+@click.option("--seeds", metavar="N|S1,S2,...", default=str(defaults.SEEDS), show_default=True,
+              callback=_parsed("parse_seeds"),
               help="A count N (seeds 0..N-1) or a comma list (0,3,7; `7,` is seed 7 alone).")
-@click.option("--vary", type=click.Choice(["ae", "manifold", "cluster"]), default="ae", show_default=True,
+@click.option("--vary", type=click.Choice([s.short for s in registry.STAGES]), default=registry.STAGES[0].short,
+              show_default=True,
               help="What the seed changes: ae = the whole pipeline; manifold = UMAP and mixture on one "
-                   "autoencoder; cluster = only the mixture on one embedding (first seed's).")
+                   "autoencoder; cluster = only the clustering on one embedding (first seed's).")
 @click.option("--restarts", metavar="R1,R2,...", callback=_parsed("parse_restarts"),
               help="With --vary cluster: restart counts to compare, one set of runs each [default: 1,10,30,100].")
-@click.option("--epochs", type=click.IntRange(min=0), default=defaults.EPOCHS, show_default=True,
-              help="Autoencoder training epochs (paper: 1000).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=defaults.BATCH_SIZE, show_default=True)
-@click.option("--cluster", type=click.Choice(["gmm", "kmeans"]), default="gmm", show_default=True,
-              help="Gaussian mixture (paper) or k-means.")
-@click.option("--cluster-n-init", type=click.IntRange(min=1), default=defaults.CLUSTER_N_INIT, show_default=True,
-              help="Clustering restarts of every run (--vary ae|manifold); the best likelihood wins.")
-@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder holding the datasets' files (searched first).")
-@click.option("--no-download", is_flag=True, help="Never download; fail if the files are not on disk.")
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
-              help="Working folder: runs/, cache/ and the report [default: gpun2d-studies/NAME-VARY].")
+@options.epochs
+@options.batch_size
+@options.cluster
+@options.cluster_n_init
+@options.device
+@options.data_dir
+@options.no_download
+@options.out("runs/, cache/ and the report")
+@options.results_root
 @click.option("--resume", is_flag=True,
               help="Continue the study in --out: runs already saved are kept, not redone (on a finished "
                    "study this just rewrites the report).")
 @click.option("--report-only", is_flag=True,
               help="Run nothing: rewrite the report from the runs already saved in --out (partial if unfinished).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table.")
-def study(**kwargs) -> None:
+@options.quiet
+def study(datasets: tuple[str, ...], quiet: bool, out: Path | None, results_root: Path, **settings) -> None:
     """Run N2D over several seeds and report the spread of ACC, NMI, ARI and stage times.
 
     Writes study.json, study.md (mean ± std, min, max beside the paper's figures, and
     the pairwise ARI between seeds' labelings, a stability figure that needs no labels)
     and study.png (one point per seed). Every finished run is saved as runs/*.json, so
-    an interrupted study continues with --resume. Examples:
+    an interrupted study continues with --resume --out FOLDER. Examples:
 
     \b
       gpun2d study --dataset mnist-test --seeds 5 --epochs 100
       gpun2d study --dataset fashion --vary cluster --restarts 1,10,30 --epochs 50
       gpun2d study -d digits -d pendigits --seeds 0,3,7 --vary manifold
     """
-    from .cli import fail_cleanly  # here, not at the top: cli imports this module
+    from ..studies import StudyConfig, run_study
+    from ..studies.progress import StudyProgress
 
-    fail_cleanly(_study)(**kwargs)
-
-
-def _study(datasets: tuple[str, ...], quiet: bool, out: Path | None, **options) -> None:
-    from .studies import StudyConfig, run_study
-    from .studies.progress import StudyProgress
-
-    if options["restarts"] and options["vary"] != "cluster":
+    if settings["restarts"] and settings["vary"] != "cluster":
         raise click.UsageError("--restarts goes with --vary cluster; use --cluster-n-init for the other studies")
     if out is None:
-        out = Path("gpun2d-studies") / f"{'+'.join(datasets)}-{options['vary']}"
-    config = StudyConfig(datasets=list(datasets), out=out, quiet=quiet, **options).validate()
+        if settings["resume"] or settings["report_only"]:
+            raise click.UsageError("--resume and --report-only need --out: the folder of the study to continue")
+        out = options.default_out(results_root, "study", f"{'+'.join(datasets)}-{settings['vary']}")
+    config = StudyConfig(datasets=list(datasets), out=out, quiet=quiet, **settings).validate()
     with StudyProgress(config.epochs, quiet=quiet) as progress:
         result = run_study(config, progress.hooks)
     if not quiet:
@@ -109,7 +101,7 @@ def print_study(result: dict, out: Path) -> None:
         table.add_row(name, *(cell(g) for g in groups))
 
     for key in ("acc", "nmi", "ari"):
-        row(key.upper(), lambda g: f"{g['metrics'][key]['mean']:.3f} ± {g['metrics'][key]['std']:.3f}")
+        row(key.upper(), lambda g, key=key: f"{g['metrics'][key]['mean']:.3f} ± {g['metrics'][key]['std']:.3f}")
     row("pairwise ARI (mean / min)",
         lambda g: f"{g['pairwise_ari']['mean']:.3f} / {g['pairwise_ari']['min']:.3f}" if g["pairwise_ari"] else "-")
     row("paper ACC / NMI", lambda g: f"{g['paper']['acc']:.3f} / {g['paper']['nmi']:.3f}" if g["paper"] else "-")

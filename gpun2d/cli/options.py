@@ -1,0 +1,118 @@
+"""Options shared by several commands, each declared once as a decorator.
+
+Defaults come from :mod:`gpun2d.defaults`; the stages' choices from
+:mod:`gpun2d.registry`. ``GPUN2D_DEVICE`` and ``GPUN2D_RESULTS`` set the
+default device and results folder of every command (the Docker image sets both).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from .. import defaults, registry
+
+
+def stack(*options):
+    """One decorator applying ``options`` in the order listed (as they appear in ``--help``)."""
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+PathDir = click.Path(file_okay=False, path_type=Path)
+PathFile = click.Path(dir_okay=False, path_type=Path)
+
+device = click.option(
+    "--device", type=click.Choice(["auto", "cuda", "cpu"]), default=defaults.DEVICE, show_default=True,
+    envvar=defaults.DEVICE_ENV, show_envvar=True,
+    help="auto: the GPU when torch sees CUDA and cuML imports, else the CPU; cuda: fail if it cannot be used.")
+data_dir = click.option("--data-dir", type=PathDir, help="Folder holding the datasets' files (searched first).")
+no_download = click.option("--no-download", is_flag=True, help="Never download; fail if the files are not on disk.")
+epochs = click.option("--epochs", type=click.IntRange(min=0), default=defaults.EPOCHS, show_default=True,
+                      help="Autoencoder training epochs (paper: 1000).")
+batch_size = click.option("--batch-size", type=click.IntRange(min=1), default=defaults.BATCH_SIZE, show_default=True,
+                          help="Autoencoder mini-batch size (paper: 256).")
+cluster = click.option("--cluster", type=click.Choice(registry.names("cluster")), default=defaults.CLUSTER,
+                       show_default=True, help="Clusterer: gmm = full-covariance Gaussian mixture (paper), or kmeans.")
+cluster_n_init = click.option(
+    "--cluster-n-init", type=click.IntRange(min=1), default=defaults.CLUSTER_N_INIT, show_default=True,
+    help="Clustering restarts, each from its own k-means seed; the best likelihood wins (1 = the paper's single init).")
+seed = click.option("--seed", "random_state", type=click.IntRange(min=0), default=defaults.SEED, show_default=True,
+                    help="Seed of every stage.")
+quiet = click.option("--quiet", "-q", is_flag=True, help="No progress display or summary table.")
+results_root = click.option(
+    "--results-root", type=PathDir, default=defaults.RESULTS_ROOT, show_default=True,
+    envvar=defaults.RESULTS_ENV, show_envvar=True,
+    help="Folder holding the default output folders (COMMAND-NAME-TIMESTAMP) when --out is not given.")
+trainer = stack(
+    click.option("--compile", "compile", is_flag=True, help="torch.compile the training step."),
+    click.option("--cuda-graphs", is_flag=True, help="Capture the training step in a CUDA graph (GPU only)."),
+    click.option("--bf16", is_flag=True, help="bfloat16 autocast in training (faster; not the paper's setting)."),
+)
+
+
+def out(what: str):
+    """``--out``: where the command writes ``what``."""
+    return click.option("--out", "-o", type=PathDir,
+                        help=f"Folder for {what} [default: RESULTS_ROOT/COMMAND-NAME-TIMESTAMP].")
+
+
+def default_out(root: Path, command: str, name: str) -> Path:
+    """The one default output folder scheme: ``ROOT/COMMAND-NAME-TIMESTAMP``."""
+    safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in name)
+    return Path(root) / f"{command}-{safe}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+data = stack(
+    click.option("--dataset", "-d", metavar="NAME", help="A known dataset (see `gpun2d datasets`)."),
+    click.option("--input", "input_path", type=PathFile,
+                 help="Your own data: .npy, .npz (X, y), .csv/.tsv or .parquet."),
+    click.option("--labels", "labels_path", type=PathFile,
+                 help="True labels for --input (one per sample), used only for scoring."),
+    click.option("--label-column", help="Column of --input (csv/parquet) holding true labels."),
+    data_dir,
+    no_download,
+)
+
+model = stack(
+    click.option("--n-clusters", "-k", type=click.IntRange(min=2),
+                 help="Number of clusters [default: the dataset's class count]."),
+    click.option("--embedder", type=click.Choice(registry.names("autoencoder")), default=defaults.EMBEDDER,
+                 show_default=True, help="Embedding learner: mlp = the paper's autoencoder d-500-500-2000-c."),
+    click.option("--manifold", type=click.Choice(registry.names("manifold")), default=defaults.MANIFOLD,
+                 show_default=True, help="Manifold learner: umap (paper; cuML on the GPU, umap-learn on the CPU)."),
+    epochs,
+    batch_size,
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=defaults.LR, show_default=True,
+                 help="Adam learning rate."),
+    click.option("--umap-neighbors", type=click.IntRange(min=2), default=defaults.UMAP_NEIGHBORS, show_default=True,
+                 help="UMAP neighbourhood size: larger keeps more global structure."),
+    click.option("--umap-min-dist", type=click.FloatRange(min=0), default=defaults.UMAP_MIN_DIST, show_default=True,
+                 help="UMAP minimum distance: 0 packs each cluster tightly."),
+    click.option("--umap-dim", type=click.IntRange(min=1), help="UMAP output dimension [default: n-clusters]."),
+    click.option("--umap-init", type=click.Choice(["spectral", "random", "pca"]), default=defaults.UMAP_INIT,
+                 show_default=True, help="UMAP starting layout (pca: the embedding's principal components)."),
+    click.option("--umap-knn", type=click.Choice(["umap", "exact"]), default=defaults.UMAP_KNN, show_default=True,
+                 help="k-NN graph: UMAP's own, or exact from cuML NearestNeighbors (GPU)."),
+    cluster,
+    cluster_n_init,
+    device,
+    click.option("--memory-pool", type=click.Choice(["torch", "rmm"]), default=defaults.MEMORY_POOL,
+                 show_default=True,
+                 help="GPU memory: each library's own allocator, or one RMM pool shared by torch, CuPy and "
+                      "cuML (needs the [gpu] extra)."),
+    seed,
+    click.option("--ae-weights", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                 help="Reuse a trained autoencoder (autoencoder.pt of an earlier run) instead of training."),
+    trainer,
+    click.option("--checkpoint-every", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Save a training checkpoint every N epochs (in OUT.partial/)."),
+    click.option("--resume", is_flag=True, help="Continue training from OUT.partial/checkpoint.pt."),
+)

@@ -1,0 +1,62 @@
+"""``gpun2d run``: cluster one dataset or file and write its result folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import options
+from .errors import Command
+
+
+@click.command(cls=Command)
+@options.data
+@options.model
+@options.out("results.json, clusters.csv, embedding.npy, autoencoder.pt")
+@options.results_root
+@click.option("--visualize", is_flag=True, help="Also write embedding.png (2-D UMAP, coloured by cluster and label).")
+@options.quiet
+def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
+    """Cluster a dataset or your own file with N2D and save the results.
+
+    Scores (ACC, NMI, ARI) are reported when true labels are known. Examples:
+
+    \b
+      gpun2d run --dataset mnist-test --epochs 100 --device cpu
+      gpun2d run --input features.csv --label-column class --out runs/mine
+      gpun2d run --dataset fashion --ae-weights runs/fashion/autoencoder.pt
+    """
+    from ..progress import RunProgress
+    from ..runner import RunConfig, run_pipeline
+
+    if (settings["dataset"] is None) == (settings["input_path"] is None):
+        raise click.UsageError("give exactly one of --dataset NAME or --input FILE")
+    name = settings["dataset"] or Path(settings["input_path"]).stem
+    out = out or options.default_out(results_root, "run", name)
+    config = RunConfig.from_options({**settings, "out": out, "quiet": quiet})
+    with RunProgress(config.model["epochs"], quiet=quiet) as progress:
+        results = run_pipeline(config, on_epoch=progress.on_epoch, on_stage=progress.on_stage)
+    if not quiet:
+        print_summary(results, out)
+
+
+def print_summary(results: dict, out: Path) -> None:
+    """A table of scores and stage timings, then where the files are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"N2D on {results['data']['name']} ({results['device']['name']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("acc", "nmi", "ari"):
+        if results["metrics"]:
+            table.add_row(key.upper(), f"{results['metrics'][key]:.4f}")
+    for stage, seconds in results["timings"].items():
+        table.add_row(f"time: {stage}", f"{seconds:.1f} s")
+    cluster = results["cluster"]
+    table.add_row("clusters (sizes)", ", ".join(map(str, cluster["sizes"])))
+    table.add_row("restarts", f"{cluster['n_init']} (best: #{cluster['best_restart']})")
+    console = Console()
+    console.print(table)
+    console.print(f"results in {out}/")

@@ -1,0 +1,78 @@
+"""Stage ``autoencoder``: the paper's MLP autoencoder as an embedding learner.
+
+Builds the network (seeded without touching the caller's random state), trains
+it with :func:`gpun2d.training.train_autoencoder`, or loads trained weights
+(``ae_weights``); the encoder's output is the embedding.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from .autoencoder import AutoEncoder, encode, load_autoencoder, save_autoencoder
+from .errors import DataError
+from .stages import StageContext
+from .training import TrainOptions, train_autoencoder
+
+log = logging.getLogger(__name__)
+
+TRAIN_PARAMS = ("epochs", "batch_size", "lr", "compile", "cuda_graphs", "bf16", "checkpoint_path",
+                "checkpoint_every", "resume")
+"""N2D parameters that become :class:`~gpun2d.training.TrainOptions`."""
+
+
+class AutoencoderEmbedder:
+    """MLP autoencoder ``d-hidden-c``; ``transform`` is the encoder.
+
+    Parameters
+    ----------
+    n_latent : int
+        Bottleneck width (the number of clusters in N2D).
+    hidden : tuple of int
+        Encoder widths before the bottleneck.
+    options : TrainOptions
+        Epochs, batch size, learning rate and the trainer's engineering knobs.
+    device : torch.device
+    seed : int
+        Seeds the initial weights and the batch order.
+    weights : path or None
+        Load a trained autoencoder instead of training one.
+    on_epoch : callable(epoch, loss) or None
+    """
+
+    def __init__(self, n_latent: int, hidden: tuple, options: TrainOptions, device: torch.device, seed: int,
+                 weights: str | Path | None = None, on_epoch=None):
+        self.n_latent, self.hidden, self.options, self.device = n_latent, tuple(hidden), options, device
+        self.seed, self.weights, self.on_epoch = seed, weights, on_epoch
+
+    @classmethod
+    def from_context(cls, ctx: StageContext) -> AutoencoderEmbedder:
+        options = TrainOptions(**{name: ctx.params[name] for name in TRAIN_PARAMS})
+        return cls(ctx.n_clusters, ctx.params["hidden"], options, ctx.device.torch, ctx.seed,
+                   weights=ctx.params.get("ae_weights"), on_epoch=ctx.on_epoch)
+
+    def fit(self, X: torch.Tensor) -> AutoencoderEmbedder:
+        if self.weights is not None:
+            self.module_ = load_autoencoder(self.weights, self.device)
+            if self.module_.n_features != X.shape[1]:
+                raise DataError(f"{self.weights} expects {self.module_.n_features} features but X has {X.shape[1]}")
+            log.info("loaded autoencoder from %s; skipping training", self.weights)
+            self.history_ = []
+            return self
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # the caller's CPU and CUDA generators stay untouched
+            torch.manual_seed(self.seed)
+            self.module_ = AutoEncoder(X.shape[1], self.n_latent, self.hidden).to(self.device)
+        self.history_ = train_autoencoder(self.module_, X, self.options, seed=self.seed,
+                                          on_epoch=self.on_epoch).losses
+        return self
+
+    def transform(self, X: torch.Tensor) -> torch.Tensor:
+        return encode(self.module_, X)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the trained network; ``ae_weights=path`` reuses it."""
+        return save_autoencoder(self.module_, path, epochs=len(self.history_), seed=self.seed)

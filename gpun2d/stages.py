@@ -1,0 +1,64 @@
+"""What each pipeline stage promises, and what it is built from.
+
+``N2D`` runs the stages named in :mod:`gpun2d.registry` in order; each is a
+class with ``from_context`` and the methods of its protocol below. All take
+and return torch tensors on the run's device (conversion lives in
+:mod:`gpun2d.handoff`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .devices import Device
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Everything a stage implementation is configured from.
+
+    ``params`` are the estimator's parameters (``N2D.get_params()``): each
+    implementation reads the ones it understands.
+    """
+
+    params: Mapping[str, Any]
+    n_clusters: int
+    device: Device
+    seed: int
+    on_epoch: Callable[[int, float], None] | None = field(default=None, compare=False)
+
+
+@runtime_checkable
+class EmbeddingLearner(Protocol):
+    """Stage ``autoencoder``: learns a representation of ``X``; ``transform`` gives the embedding."""
+
+    history_: list[float]
+
+    def fit(self, X: torch.Tensor) -> EmbeddingLearner: ...
+
+    def transform(self, X: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ManifoldLearner(Protocol):
+    """Stage ``manifold``: a low-dimensional layout of the embedding, and of new points."""
+
+    def fit_transform(self, Z: torch.Tensor) -> torch.Tensor: ...
+
+    def transform(self, Z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Clusterer(Protocol):
+    """Stage ``cluster``: labels for the layout; ``record()`` is what the results file keeps."""
+
+    def fit(self, X: torch.Tensor) -> Clusterer: ...
+
+    def predict(self, X: torch.Tensor) -> torch.Tensor: ...
+
+    def record(self) -> dict: ...
