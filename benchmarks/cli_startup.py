@@ -31,7 +31,7 @@ import click
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report
 from gpun2d.cli import options
-from gpun2d.cli.errors import Command
+from gpun2d.cli.errors import Command, run_script
 from gpun2d.report import command_line, now_iso
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -205,7 +205,7 @@ def print_report(result: dict) -> None:
 @click.option("--top", type=click.IntRange(min=0), default=8, show_default=True,
               help="Slowest third-party imports to list per command.")
 @click.option("--out", "-o", type=options.PathFile,
-              help="JSON file to write [default: cli-startup-TIMESTAMP.json].")
+              help="JSON file to write [default: gpun2d-results/cli-startup-TIMESTAMP.json].")
 def command(out: Path | None, **settings) -> int:
     """How fast gpun2d starts: `gpun2d --help`, `gpun2d --version` and `import gpun2d`, each in a fresh process.
 
@@ -226,18 +226,8 @@ def command(out: Path | None, **settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the script on ``argv`` (default: the command line); returns the exit status.
-
-    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
-    """
-    try:
-        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        click.echo("Interrupted.", err=True)
-        return 130
+    """Run the script on ``argv`` (default: the command line); returns the exit status."""
+    return run_script(command, argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from gpun2d.autoencoder import AutoEncoder, encode
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.cli import options
-from gpun2d.cli.errors import Command
+from gpun2d.cli.errors import Command, run_script
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import UMAPParams, make_manifold
@@ -244,7 +244,8 @@ def print_row(row: dict) -> None:
 @click.option("--warmup/--no-warmup", default=True, show_default=True,
               help="Run every comparison once on 300 rows, untimed, so JIT, CUDA and cuML start-up stay out of "
                    "the first size.")
-@click.option("--out", "-o", type=options.PathFile, help="JSON file to write [default: stages-TIMESTAMP.json].")
+@click.option("--out", "-o", type=options.PathFile,
+              help="JSON file to write [default: gpun2d-results/stages-TIMESTAMP.json].")
 def command(random_state: int, out: Path | None, **settings) -> int:
     """Each N2D stage of gpun2d against its usual alternative: same input, same run, same machine.
 
@@ -270,18 +271,8 @@ def command(random_state: int, out: Path | None, **settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the script on ``argv`` (default: the command line); returns the exit status.
-
-    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
-    """
-    try:
-        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        click.echo("Interrupted.", err=True)
-        return 130
+    """Run the script on ``argv`` (default: the command line); returns the exit status."""
+    return run_script(command, argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from gpun2d.autoencoder import AutoEncoder, encode
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.cli import options
-from gpun2d.cli.errors import Command
+from gpun2d.cli.errors import Command, run_script
 from gpun2d.devices import Device, DeviceType, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import UMAPParams, make_manifold
@@ -168,7 +168,8 @@ def print_report(result: dict) -> None:
 @click.option("--warmup/--no-warmup", default=True, show_default=True,
               help="Run every timed step once on 300 rows, untimed, so numba JIT, CUDA and cuML start-up "
                    "do not count.")
-@click.option("--out", "-o", type=options.PathFile, help="JSON file to write [default: targets-TIMESTAMP.json].")
+@click.option("--out", "-o", type=options.PathFile,
+              help="JSON file to write [default: gpun2d-results/targets-TIMESTAMP.json].")
 def command(epochs: int, random_state: int, out: Path | None, **settings) -> int:
     """The GPU path's speed targets, measured in one run and reported as met or not.
 
@@ -198,18 +199,8 @@ def command(epochs: int, random_state: int, out: Path | None, **settings) -> int
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the script on ``argv`` (default: the command line); returns the exit status.
-
-    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
-    """
-    try:
-        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        click.echo("Interrupted.", err=True)
-        return 130
+    """Run the script on ``argv`` (default: the command line); returns the exit status."""
+    return run_script(command, argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

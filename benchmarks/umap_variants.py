@@ -38,7 +38,7 @@ from gpun2d.autoencoder import AutoEncoder, encode, load_autoencoder
 from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.cli import options
-from gpun2d.cli.errors import Command
+from gpun2d.cli.errors import Command, run_script
 from gpun2d.devices import Device, DeviceType, cuda_problem, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import UMAPParams, make_manifold
@@ -178,7 +178,8 @@ def print_row(row: dict) -> None:
 @options.device
 @options.data_dir
 @options.no_download
-@click.option("--out", "-o", type=options.PathFile, help="JSON file to write [default: umap-variants-TIMESTAMP.json].")
+@click.option("--out", "-o", type=options.PathFile,
+              help="JSON file to write [default: gpun2d-results/umap-variants-TIMESTAMP.json].")
 def command(out: Path | None, **settings) -> int:
     """cuML UMAP's k-NN and initialisation choices, by time and by clustering quality, on one embedding.
 
@@ -209,18 +210,8 @@ def command(out: Path | None, **settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the script on ``argv`` (default: the command line); returns the exit status.
-
-    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
-    """
-    try:
-        return command.main(args=argv, prog_name=Path(__file__).name, standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        click.echo("Interrupted.", err=True)
-        return 130
+    """Run the script on ``argv`` (default: the command line); returns the exit status."""
+    return run_script(command, argv, Path(__file__).name)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ if "scipy" not in sys.modules:
 if TYPE_CHECKING:  # type checkers and IDEs see N2D; the interpreter imports it in __getattr__
     from .estimator import N2D
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["N2D", "__version__"]
 
 

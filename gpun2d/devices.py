@@ -106,6 +106,6 @@ def resolve_device(request: str | DeviceType | Device = "auto") -> Device:
             raise DeviceError(f"device='cuda' is unavailable: {problem}. Use device='cpu' to run on the CPU.")
         return Device(DeviceType.CUDA, torch.cuda.current_device())
     if problem is not None:
-        log.info("device auto: using the CPU because %s", problem)
+        log.warning("device='auto' runs on the CPU, much slower than a GPU, because %s", problem)
         return Device(DeviceType.CPU)
     return Device(DeviceType.CUDA, torch.cuda.current_device())

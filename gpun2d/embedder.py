@@ -7,17 +7,21 @@ it with :func:`gpun2d.training.train_autoencoder`, or loads trained weights
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
 import torch
 
-from .autoencoder import AutoEncoder, encode, load_autoencoder, save_autoencoder
+from .autoencoder import AutoEncoder, load_autoencoder, save_autoencoder
 from .errors import DataError
 from .stages import StageContext
 from .training import TrainOptions, train_autoencoder
 
 log = logging.getLogger(__name__)
+
+STATE_FILE = "autoencoder.pt"
+ENCODE_BATCH = 8192
 
 TRAIN_PARAMS = ("epochs", "batch_size", "lr", "compile", "cuda_graphs", "bf16", "checkpoint_path",
                 "checkpoint_every", "resume")
@@ -71,8 +75,33 @@ class AutoencoderEmbedder:
         return self
 
     def transform(self, X: torch.Tensor) -> torch.Tensor:
-        return encode(self.module_, X)
+        """The encoder's output (float32), computed in float64.
+
+        Float32 matrix kernels change with the number of rows, so a row's
+        float32 embedding could move by an ulp with its batch; in float64 those
+        differences vanish in the final rounding, and a training row encodes to
+        exactly its training embedding (``gpun2d.placement`` relies on it).
+        """
+        encoder = getattr(self, "_encoder64", None)
+        if encoder is None or encoder[0] is not self.module_:
+            encoder = (self.module_, copy.deepcopy(self.module_.encoder).double().eval())
+            self._encoder64 = encoder
+        with torch.no_grad():
+            parts = [encoder[1](X[i : i + ENCODE_BATCH].to(self.device, torch.float64)).float()
+                     for i in range(0, X.shape[0], ENCODE_BATCH)]
+        return torch.cat(parts) if parts else torch.empty(0, self.n_latent, device=self.device)
 
     def save(self, path: str | Path) -> Path:
         """Write the trained network; ``ae_weights=path`` reuses it."""
         return save_autoencoder(self.module_, path, epochs=len(self.history_), seed=self.seed)
+
+    def save_state(self, folder: Path) -> dict:
+        """Write the network to ``folder/autoencoder.pt``; returns what the model manifest keeps."""
+        self.save(Path(folder) / STATE_FILE)
+        return {"files": [STATE_FILE], "epochs_run": len(self.history_)}
+
+    def load_state(self, folder: Path, meta: dict, device: torch.device) -> AutoencoderEmbedder:
+        """Restore the network written by :meth:`save_state` onto ``device`` (``torch.load(weights_only=True)``)."""
+        self.module_ = load_autoencoder(Path(folder) / STATE_FILE, device)
+        self.device, self.history_ = device, []
+        return self

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -85,6 +87,9 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         Called after every autoencoder epoch (progress bars).
     on_stage : callable(stage_name) or None
         Called as each stage starts.
+    verbose : int
+        ``0`` prints nothing; ``1`` prints each stage as it starts and the
+        training loss every tenth of the epochs, on standard error.
 
     Attributes
     ----------
@@ -125,6 +130,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         "resume": ["boolean"],
         "on_epoch": [callable, None],
         "on_stage": [callable, None],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -156,6 +162,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         resume: bool = False,
         on_epoch: Callable[[int, float], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
+        verbose: int = 0,
     ):
         self.n_clusters = n_clusters
         self.embedder, self.manifold, self.cluster = embedder, manifold, cluster
@@ -166,7 +173,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device, self.random_state, self.ae_weights = device, random_state, ae_weights
         self.compile, self.cuda_graphs, self.bf16 = compile, cuda_graphs, bf16
         self.checkpoint_path, self.checkpoint_every, self.resume = checkpoint_path, checkpoint_every, resume
-        self.on_epoch, self.on_stage = on_epoch, on_stage
+        self.on_epoch, self.on_stage, self.verbose = on_epoch, on_stage, verbose
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> N2D:
@@ -217,10 +224,29 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
             raise DataError(f"X has {n_samples} samples; UMAP needs more than umap_neighbors={self.umap_neighbors}")
 
     # ------------------------------------------------------------------ stages
+    def _hooks(self):
+        """``on_stage`` and ``on_epoch``, with ``verbose`` lines added."""
+        if not self.verbose:
+            return self.on_stage, self.on_epoch
+        every = max(1, self.epochs // 10)
+
+        def on_stage(name: str) -> None:
+            print(f"N2D: {registry.doing(name)}", file=sys.stderr, flush=True)
+            if self.on_stage is not None:
+                self.on_stage(name)
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            if epoch % every == 0 or epoch == self.epochs:
+                print(f"N2D: epoch {epoch}/{self.epochs}, loss {loss:.5f}", file=sys.stderr, flush=True)
+            if self.on_epoch is not None:
+                self.on_epoch(epoch, loss)
+
+        return on_stage, on_epoch
+
     @contextmanager
-    def _stage(self, name: str):
-        if self.on_stage is not None:
-            self.on_stage(name)
+    def _stage(self, name: str, on_stage):
+        if on_stage is not None:
+            on_stage(name)
         start = time.perf_counter()
         yield
         if self.device_.torch.type == "cuda":
@@ -240,16 +266,17 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(self.random_state) if isinstance(self.random_state, Integral) else int(rng.randint(2**31 - 1))
         self.seed_ = seed
-        ctx = StageContext(self.get_params(), self.n_clusters, self.device_, seed, on_epoch=self.on_epoch)
+        on_stage, on_epoch = self._hooks()
+        ctx = StageContext(self.get_params(), self.n_clusters, self.device_, seed, on_epoch=on_epoch)
         self.timings_: dict[str, float] = {}
         start = time.perf_counter()
-        with self._stage("autoencoder"):
+        with self._stage("autoencoder", on_stage):
             self.embedder_ = parts["autoencoder"].build(ctx).fit(Xt)
             Z = self.embedder_.transform(Xt)
-        with self._stage("manifold"):
+        with self._stage("manifold", on_stage):
             self.manifold_ = parts["manifold"].build(ctx)
             embedding = self.manifold_.fit_transform(Z)
-        with self._stage("cluster"):
+        with self._stage("cluster", on_stage):
             self.cluster_model_ = parts["cluster"].build(ctx)
             labels = self.cluster_model_.fit(embedding).predict(embedding)
         self.timings_["total"] = time.perf_counter() - start
@@ -293,6 +320,35 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         """Log-likelihood of new samples' manifold coordinates under the mixture (mixture clusterers only)."""
         coordinates = self._embed(X)
         return like(self.cluster_model_.score_samples(coordinates), X)
+
+    def fitted_stage(self, key: str):
+        """The fitted implementation of stage ``key`` (``autoencoder``, ``manifold``, ``cluster``)."""
+        check_is_fitted(self, "labels_")
+        return {"autoencoder": self.embedder_, "manifold": self.manifold_, "cluster": self.cluster_model_}[key]
+
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Write the fitted model to the folder ``path`` (created; an existing one only with ``overwrite``).
+
+        :meth:`load` reads it back on any device; see :mod:`gpun2d.persistence`.
+        """
+        from .outputs import ResultFolder
+        from .persistence import MODEL_FILES, write_model
+
+        check_is_fitted(self, "labels_")
+        with ResultFolder(path, MODEL_FILES, overwrite=overwrite) as target, target.staging() as folder:
+            write_model(self, folder)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path, device: str = "auto") -> N2D:
+        """A fitted model saved by :meth:`save` or by ``gpun2d run`` (its result folder), on ``device``.
+
+        Files are checked against their recorded checksums and nothing is unpickled;
+        still, load only model folders you trust.
+        """
+        from .persistence import load_model
+
+        return load_model(path, device, cls)
 
     @property
     def autoencoder_(self):

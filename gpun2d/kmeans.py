@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from numbers import Integral
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -24,12 +25,15 @@ from sklearn.utils.validation import check_is_fitted
 from . import defaults
 from .devices import Device, resolve_device
 from .errors import ConfigError, DataError
-from .handoff import as_tensor, is_cupy, like, to_device_array, to_torch
+from .handoff import as_tensor, is_cupy, like, to_device_array, to_numpy, to_torch
+from .statefile import load_arrays, save_arrays
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stages import StageContext
 
 log = logging.getLogger(__name__)
+
+STATE_FILE = "cluster.npz"
 
 MAX_SEED = 2**32 - 1  # scikit-learn's and cuML's KMeans take seeds up to this
 
@@ -128,6 +132,8 @@ class RestartClusterer(ClusterMixin, BaseEstimator):
     _size_param: ClassVar[str]  # the parameter holding the number of clusters
     _min_samples: ClassVar[int] = 1
     _param_rules: ClassVar[tuple[tuple[str, type, float], ...]] = ()  # (name, kind, lowest value), checked by fit
+    _state: ClassVar[tuple[str, ...]] = ()  # fitted tensors a saved model keeps
+    _scalars: ClassVar[tuple[str, ...]] = ()  # fitted numbers a saved model keeps
 
     @classmethod
     def from_context(cls, ctx: StageContext) -> RestartClusterer:
@@ -158,6 +164,29 @@ class RestartClusterer(ClusterMixin, BaseEstimator):
             "best_restart": int(self.best_restart_),
             "restarts": [dict(restart) for restart in self.restarts_],
         }
+
+    def save_state(self, folder: Path) -> dict:
+        """Write the fitted parameters to ``folder/cluster.npz``; returns what the model manifest keeps."""
+        check_is_fitted(self, "restarts_")
+        save_arrays(Path(folder) / STATE_FILE, {name: to_numpy(getattr(self, name)) for name in self._state})
+        return {"files": [STATE_FILE], "record": self.record(), "n_features_in": int(self.n_features_in_),
+                "scalars": {name: getattr(self, name) for name in self._scalars}}
+
+    def load_state(self, folder: Path, meta: dict, device: torch.device):
+        """Restore :meth:`save_state`'s parameters onto ``device``; the model then predicts as when fitted."""
+        arrays = load_arrays(Path(folder) / STATE_FILE, self._state)
+        for name, array in arrays.items():
+            setattr(self, name, torch.as_tensor(array, device=device))
+        record = meta["record"]
+        self.restarts_, self.best_restart_ = [dict(r) for r in record["restarts"]], int(record["best_restart"])
+        self.n_features_in_ = int(meta["n_features_in"])
+        for name, value in meta["scalars"].items():
+            setattr(self, name, value)
+        self._restored(device)
+        return self
+
+    def _restored(self, device: torch.device) -> None:
+        """Rebuild what :meth:`load_state` cannot set from arrays alone."""
 
     def _fit_labels(self, X: torch.Tensor) -> torch.Tensor:
         return self._predict(X)
@@ -239,6 +268,8 @@ class KMeans(RestartClusterer):
 
     _method = "kmeans"
     _size_param = "n_clusters"
+    _state = ("cluster_centers_",)
+    _scalars = ("inertia_", "n_iter_")
     _param_rules = (("n_clusters", Integral, 1), ("n_init", Integral, 1), ("max_iter", Integral, 1))
 
     def __init__(self, n_clusters: int = 8, *, n_init: int = defaults.CLUSTER_N_INIT, max_iter: int = 300,
@@ -269,7 +300,7 @@ class KMeans(RestartClusterer):
         ]
 
     def _fit_labels(self, X: torch.Tensor) -> torch.Tensor:
-        return self.labels_
+        return self.labels_ if hasattr(self, "labels_") else self._predict(X)
 
     def _predict(self, X: torch.Tensor) -> torch.Tensor:
         return torch.cdist(X, self.cluster_centers_).argmin(dim=1)

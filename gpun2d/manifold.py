@@ -1,7 +1,8 @@
 """The manifold stage: UMAP on the autoencoder embedding.
 
 cuML's UMAP on a CUDA device (inputs and outputs stay in device memory),
-umap-learn on the CPU. Both take and return torch tensors.
+umap-learn on the CPU; both take and return torch tensors. New points are
+placed by :mod:`gpun2d.placement` on either device, from the fitted layout.
 """
 
 from __future__ import annotations
@@ -9,19 +10,23 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from sklearn.exceptions import NotFittedError
 
 from .devices import Device
 from .errors import ConfigError
-from .handoff import to_device_array, to_torch
+from .handoff import to_device_array, to_numpy, to_torch
+from .placement import place
 from .stages import StageContext
+from .statefile import load_arrays, save_arrays
 
 log = logging.getLogger(__name__)
 
 INITS = ("spectral", "random", "pca")
 KNN_SOURCES = ("umap", "exact")
+STATE_FILE = "manifold.npz"
 
 
 @dataclass(frozen=True)
@@ -90,14 +95,31 @@ class UMAPManifold:
         Z = Z.float().contiguous()
         init = pca_layout(Z, self.params.n_components) if self.params.init == "pca" else self.params.init
         self.model_ = self.build(init)
-        out = self._fit_transform(to_device_array(Z))
-        return to_torch(out, device=Z.device, dtype=torch.float32)
+        out = to_torch(self._fit_transform(to_device_array(Z)), device=Z.device, dtype=torch.float32)
+        self.model_ = None  # new points are placed from the two tensors below (gpun2d.placement)
+        self.train_input_, self.embedding_ = Z, out
+        return out
 
     def transform(self, Z: torch.Tensor) -> torch.Tensor:
-        if self.model_ is None:
+        """Layout positions of new points, each from its own nearest training points (batch-independent)."""
+        if not hasattr(self, "embedding_"):
             raise NotFittedError("this manifold is not fitted yet; call fit_transform first")
-        out = self.model_.transform(to_device_array(Z.float().contiguous()))
-        return to_torch(out, device=Z.device, dtype=torch.float32)
+        Z = Z.to(device=self.train_input_.device, dtype=torch.float32)
+        return place(Z, self.train_input_, self.embedding_, self.params.n_neighbors)
+
+    def save_state(self, folder: Path) -> dict:
+        """Write the fitted layout to ``folder/manifold.npz``; returns what the model manifest keeps."""
+        save_arrays(Path(folder) / STATE_FILE, {"train_input": to_numpy(self.train_input_),
+                                                 "embedding": to_numpy(self.embedding_)})
+        return {"files": [STATE_FILE], "n_neighbors": self.params.n_neighbors, "backend": self.backend}
+
+    def load_state(self, folder: Path, meta: dict, device: torch.device) -> UMAPManifold:
+        """Restore :meth:`save_state`'s layout onto ``device``; the model then transforms as when fitted."""
+        arrays = load_arrays(Path(folder) / STATE_FILE, ("train_input", "embedding"))
+        self.train_input_ = torch.as_tensor(arrays["train_input"], dtype=torch.float32, device=device)
+        self.embedding_ = torch.as_tensor(arrays["embedding"], dtype=torch.float32, device=device)
+        self.model_ = None
+        return self
 
 
 class UMAPLearnManifold(UMAPManifold):

@@ -116,6 +116,8 @@ class GaussianMixture(RestartClusterer):
     _method = "gmm"
     _size_param = "n_components"
     _min_samples = 2  # scikit-learn's mixture needs two samples whatever the components
+    _state = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+    _scalars = ("lower_bound_", "converged_", "n_iter_")
     _param_rules = (
         ("n_components", Integral, 1), ("n_init", Integral, 1), ("max_iter", Integral, 1),
         ("tol", Real, 0), ("reg_covar", Real, 0),
@@ -184,6 +186,17 @@ class GaussianMixture(RestartClusterer):
         self.lower_bound_, self.converged_ = float(best_model.lower_bound_), bool(best_model.converged_)
         self.n_iter_ = int(best_model.n_iter_)
         self._array_api = use_array_api
+
+    def _restored(self, device: torch.device) -> None:
+        """A scikit-learn mixture holding the restored parameters, as the best restart's was."""
+        self._array_api = self._use_array_api(self.means_)
+        model = _SKGaussianMixture(n_components=self.n_components, covariance_type="full", tol=self.tol,
+                                   reg_covar=self.reg_covar, max_iter=self.max_iter)
+        for name in self._state:
+            setattr(model, name, self._native(getattr(self, name), self._array_api))
+        model.converged_, model.n_iter_, model.lower_bound_ = self.converged_, self.n_iter_, self.lower_bound_
+        model.n_features_in_ = self.n_features_in_
+        self._model = model
 
     def _use_array_api(self, X: torch.Tensor) -> bool:
         """Whether EM runs on the tensors through the Array API (else on NumPy views of CPU tensors)."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import registry
 
-STEPS = {"load": "loading data", "write": "writing results"}
+STEPS = {"load": "loading data", "predict": "placing and labelling the rows", "write": "writing results"}
+PLAIN_EVERY_S = 30.0
+"""Without a terminal, a plain progress line at most this often (and at the end of training)."""
 """What the progress display says for the steps around the pipeline's stages."""
 
 
@@ -46,7 +50,26 @@ class RunProgress:
         self._progress.console.log(step_name(stage))
         if stage == "autoencoder" and self.epochs > 0:
             self._task = self._progress.add_task("autoencoder epochs", total=self.epochs, loss="-")
+            self._started = self._last_line = time.monotonic()
 
     def on_epoch(self, epoch: int, loss: float) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=epoch, loss=f"{loss:.5f}")
+        if self._progress is None or self._task is None:
+            return
+        self._progress.update(self._task, completed=epoch, loss=f"{loss:.5f}")
+        now = time.monotonic()
+        per_epoch = (now - self._started) / epoch
+        left = per_epoch * (self.epochs - epoch)
+        if epoch == min(2, self.epochs) and epoch < self.epochs:  # one estimate, early, in every mode
+            self._progress.console.log(f"autoencoder: {per_epoch:.2f} s per epoch, about {clock(left)} "
+                                       f"for the remaining {self.epochs - epoch} epochs")
+        elif not self.console.is_terminal and (now - self._last_line >= PLAIN_EVERY_S or epoch == self.epochs):
+            # without a terminal the bar is drawn only at the end: say where training is now and then
+            self._progress.console.log(f"autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}, "
+                                       f"{clock(now - self._started)} elapsed, about {clock(left)} left")
+            self._last_line = now
+
+
+def clock(seconds: float) -> str:
+    """``3725`` -> ``1:02:05``."""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -12,14 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, datasets, defaults
+from . import datasets, defaults
 from .devices import Device, resolve_device
 from .errors import ConfigError
 from .estimator import N2D
 from .handoff import to_numpy
 from .memory import apply_memory_pool
 from .metrics import evaluate
-from .report import check_out_dir, command_line, now_iso, package_versions, staged_dir, write_clusters_csv, write_json
+from .outputs import ResultFolder
+from .persistence import write_model
+from .report import RESULT_FILES, command_line, now_iso, package_versions, write_clusters_csv, write_json
+from .version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +35,16 @@ class DataSource:
     input_path: Path | None = None
     labels_path: Path | None = None
     label_column: str | None = None
+    id_column: str | None = None
     data_dir: Path | None = None
     no_download: bool = False
 
     def validate(self) -> DataSource:
         if (self.dataset is None) == (self.input_path is None):
             raise ConfigError("give exactly one of dataset=NAME or input_path=FILE")
-        if self.dataset is not None and (self.labels_path or self.label_column):
-            raise ConfigError("labels_path and label_column go with input_path; named datasets bring their labels")
+        if self.dataset is not None and (self.labels_path or self.label_column or self.id_column):
+            raise ConfigError("labels_path, label_column and id_column go with input_path; "
+                              "named datasets bring their labels")
         return self
 
     @property
@@ -58,6 +63,7 @@ class RunConfig:
     memory_pool: str = defaults.MEMORY_POOL
     visualize: bool = False
     quiet: bool = False
+    overwrite: bool = False
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> RunConfig:
@@ -85,6 +91,7 @@ class LoadedData:
     X: np.ndarray
     y: np.ndarray | None
     info: dict = field(default_factory=dict)
+    ids: np.ndarray | None = None
 
 
 def load_data(source: DataSource, device: Device, progress: bool = False) -> LoadedData:
@@ -96,13 +103,15 @@ def load_data(source: DataSource, device: Device, progress: bool = False) -> Loa
     if source.dataset is not None:
         X, y = datasets.load(source.dataset, data_dir=source.data_dir, download=not source.no_download,
                              progress=progress, engine=engine)
+        ids = None
         info = {"source": "dataset", "name": source.dataset}
     else:
-        X, y = datasets.load_file(source.input_path, labels=source.labels_path, label_column=source.label_column,
-                                  engine=engine)
+        X, y, ids = datasets.load_file_with_ids(source.input_path, labels=source.labels_path,
+                                                label_column=source.label_column, engine=engine,
+                                                id_column=source.id_column)
         info = {"source": "file", "name": source.name, "path": str(source.input_path)}
     info.update(n_samples=int(X.shape[0]), n_features=int(X.shape[1]), has_labels=y is not None)
-    return LoadedData(X, y, info)
+    return LoadedData(X, y, info, ids)
 
 
 def resolve_n_clusters(n_clusters: int | None, source: DataSource, data: LoadedData) -> int:
@@ -121,36 +130,42 @@ def run_pipeline(
     on_epoch: Callable[[int, float], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> dict:
-    """Fit N2D as ``config`` says, write the result folder, return ``results.json``'s content."""
-    check_out_dir(config.out)  # fail before any heavy work
-    apply_memory_pool(config.memory_pool, config.device)  # before any CUDA memory is used
-    if on_stage:
-        on_stage("load")
-    start = time.perf_counter()
-    data = load_data(config.source, resolve_device(config.device), progress=not config.quiet)
-    load_seconds = time.perf_counter() - start
-    n_clusters = resolve_n_clusters(config.n_clusters, config.source, data)
-    checkpointing = config.model.get("checkpoint_every") or config.model.get("resume")
-    model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
-                            checkpoint_path=config.partial_dir / "checkpoint.pt" if checkpointing else None)
-    model.fit(data.X)
-    labels = to_numpy(model.labels_tensor_)
-    scores = evaluate(data.y, labels) if data.y is not None else None
-    results = build_results(config, data, model, scores, load_seconds)
+    """Fit N2D as ``config`` says, write the result folder, return ``results.json``'s content.
 
-    if on_stage:
-        on_stage("write")
-    with staged_dir(config.out) as folder:
-        write_clusters_csv(labels, folder / "clusters.csv", data.y)
-        np.save(folder / "embedding.npy", to_numpy(model.embedding_tensor_))
-        model.save_autoencoder(folder / "autoencoder.pt")
-        if config.visualize:
-            from .plot import plot_clusters, project_2d
+    The folder is reserved before any work (writable, not an earlier result
+    unless ``overwrite``) and appears complete at the end; it also holds the
+    fitted model, which ``N2D.load`` and ``gpun2d predict`` read.
+    """
+    with ResultFolder(config.out, RESULT_FILES, overwrite=config.overwrite) as target:
+        apply_memory_pool(config.memory_pool, config.device)  # before any CUDA memory is used
+        if on_stage:
+            on_stage("load")
+        start = time.perf_counter()
+        data = load_data(config.source, resolve_device(config.device), progress=not config.quiet)
+        load_seconds = time.perf_counter() - start
+        n_clusters = resolve_n_clusters(config.n_clusters, config.source, data)
+        checkpointing = config.model.get("checkpoint_every") or config.model.get("resume")
+        model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
+                                checkpoint_path=config.partial_dir / "checkpoint.pt" if checkpointing else None)
+        model.fit(data.X)
+        labels = to_numpy(model.labels_tensor_)
+        scores = evaluate(data.y, labels) if data.y is not None else None
+        results = build_results(config, data, model, scores, load_seconds)
 
-            points = project_2d(model.embedding_tensor_, model.device_, model.umap_neighbors, model.seed_)
-            plot_clusters(points, labels, folder / "embedding.png", data.y, title=data.info["name"])
-            results["files"].append("embedding.png")
-        write_json(results, folder / "results.json")
+        if on_stage:
+            on_stage("write")
+        with target.staging() as folder:
+            write_clusters_csv(labels, folder / "clusters.csv", data.y, ids=data.ids,
+                               id_name=config.source.id_column or "id")
+            np.save(folder / "embedding.npy", to_numpy(model.embedding_tensor_))
+            results["files"] += write_model(model, folder)
+            if config.visualize:
+                from .plot import plot_clusters, project_2d
+
+                points = project_2d(model.embedding_tensor_, model.device_, model.umap_neighbors, model.seed_)
+                plot_clusters(points, labels, folder / "embedding.png", data.y, title=data.info["name"])
+                results["files"].append("embedding.png")
+            write_json(results, folder / "results.json")
     shutil.rmtree(config.partial_dir, ignore_errors=True)
     return results
 
@@ -178,5 +193,5 @@ def build_results(config: RunConfig, data: LoadedData, model: N2D, scores: dict 
                      "loss_history": model.history_, "ae_weights": settings["ae_weights"]},
         "cluster": {**model.cluster_model_.record(),
                     "sizes": np.bincount(to_numpy(model.labels_tensor_), minlength=model.n_clusters).tolist()},
-        "files": ["results.json", "clusters.csv", "embedding.npy", "autoencoder.pt"],
+        "files": ["results.json", "clusters.csv", "embedding.npy"],
     }

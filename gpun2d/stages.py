@@ -3,7 +3,8 @@
 ``N2D`` runs the stages named in :mod:`gpun2d.registry` in order; each is a
 class with ``from_context`` and the methods of its protocol below. All take
 and return torch tensors on the run's device (conversion lives in
-:mod:`gpun2d.handoff`).
+:mod:`gpun2d.handoff`). Every stage also saves and restores its fitted state
+(:class:`Persistent`), which is how :mod:`gpun2d.persistence` keeps a model.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     import torch
 
     from .devices import Device
@@ -62,3 +65,16 @@ class Clusterer(Protocol):
     def predict(self, X: torch.Tensor) -> torch.Tensor: ...
 
     def record(self) -> dict: ...
+
+
+@runtime_checkable
+class Persistent(Protocol):
+    """A fitted stage that writes its state to files in a folder and reads it back on any device.
+
+    ``save_state`` returns JSON-able metadata, with ``files`` naming what it
+    wrote; ``load_state`` gets that metadata back. No file may need unpickling.
+    """
+
+    def save_state(self, folder: Path) -> dict: ...
+
+    def load_state(self, folder: Path, meta: dict, device: torch.device) -> Persistent: ...

@@ -2,13 +2,17 @@
 
 Each epoch shuffles by a permutation drawn on the device from a dedicated
 generator, so a run is repeatable from its seed and a resumed run continues
-the exact same sequence of batches.
+the exact same sequence of batches. A checkpoint records what the run depends
+on (the data's fingerprint, ``lr``, ``batch_size``, ``seed``, ``bf16``, the
+architecture), and resuming from one made otherwise is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,8 +118,11 @@ def _train(model: AutoEncoder, X: torch.Tensor, options: TrainOptions, seed: int
     optimizer = make_optimizer(model, options.lr, capturable=use_graphs)
     generator = torch.Generator(device=device).manual_seed(seed)
     history = TrainHistory()
+    identity = None
+    if options.resume or options.checkpoint_every:
+        identity = {"data": data_fingerprint(X), "settings": _settings(model, options, seed)}
     if options.resume:
-        history = _load_checkpoint(options.checkpoint_path, model, optimizer, generator)
+        history = _load_checkpoint(options.checkpoint_path, model, optimizer, generator, identity, options.epochs)
 
     step = _make_step(model, optimizer, options)
     graph_step = _GraphStep(model, optimizer, X, options) if use_graphs else None
@@ -132,14 +139,29 @@ def _train(model: AutoEncoder, X: torch.Tensor, options: TrainOptions, seed: int
                 loss = step(xb)
             total += loss * xb.shape[0]
         epoch_loss = float(total) / n  # one host sync per epoch
+        if not math.isfinite(epoch_loss):
+            raise _non_finite_loss(X, epoch + 1, options.lr)
         history.losses.append(epoch_loss)
         log.debug("epoch %d loss %.6f", epoch + 1, epoch_loss)
         if on_epoch is not None:
             on_epoch(epoch + 1, epoch_loss)
         if options.checkpoint_every and (epoch + 1) % options.checkpoint_every == 0:
-            _save_checkpoint(options.checkpoint_path, model, optimizer, generator, history, epoch + 1)
+            _save_checkpoint(options.checkpoint_path, model, optimizer, generator, history, epoch + 1, identity)
     model.eval()
     return history
+
+
+def _non_finite_loss(X: torch.Tensor, epoch: int, lr: float) -> DataError:
+    """The error for a loss that overflowed, with the likeliest cause: the data's scale."""
+    low, high = torch.aminmax(X)  # one reduction, no copy of X; only on this failure path
+    reach = max(-float(low), float(high))
+    if not math.isfinite(reach):
+        hint = "the data holds inf/NaN values — drop or impute them and try again"
+    elif reach > 1e3:
+        hint = f"the data's values reach {reach:.3g} — scale them (e.g. standardise each feature) and try again"
+    else:
+        hint = f"the data's values only reach {reach:.3g}, so lr={lr:g} is likely too large — try a smaller lr"
+    return DataError(f"training loss became inf/NaN at epoch {epoch}; {hint}")
 
 
 def _autocast(options: TrainOptions, device: torch.device):
@@ -214,11 +236,42 @@ class _GraphStep:
         return self.static_loss.clone()
 
 
-def _save_checkpoint(path, model, optimizer, generator, history: TrainHistory, epoch: int) -> None:
+CHECKPOINT_FORMAT = "gpun2d-checkpoint/2"
+"""Format 2 records the data's fingerprint and the settings; format 1 did not."""
+
+FINGERPRINT_ROWS = 1000
+"""Rows hashed for a fingerprint: evenly spaced, so 70,000 x 784 costs about 3 MB of copying."""
+
+
+def data_fingerprint(X: torch.Tensor, rows: int = FINGERPRINT_ROWS) -> dict:
+    """Shape, dtype and a SHA-256 of up to ``rows`` evenly spaced rows of ``X`` as float32 bytes.
+
+    Only the sampled rows leave the device, so the cost does not grow with the data.
+    """
+    n = X.shape[0]
+    k = min(n, rows)
+    index = torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
+    sample = X.detach().index_select(0, index.to(X.device)).to("cpu", torch.float32).contiguous()
+    return {
+        "shape": [int(size) for size in X.shape],
+        "dtype": str(X.dtype).removeprefix("torch."),
+        "sample_sha256": hashlib.sha256(sample.numpy().tobytes()).hexdigest(),
+    }
+
+
+def _settings(model: AutoEncoder, options: TrainOptions, seed: int) -> dict:
+    """The training settings a run's result depends on, as the Python parameters that set them."""
+    return {"lr": float(options.lr), "batch_size": int(options.batch_size), "seed": int(seed),
+            "bf16": bool(options.bf16), "architecture": model.config()}
+
+
+def _save_checkpoint(path, model, optimizer, generator, history: TrainHistory, epoch: int, identity: dict) -> None:
     atomic_save(
         {
-            "format": "gpun2d-checkpoint/1",
+            "format": CHECKPOINT_FORMAT,
             "config": model.config(),
+            "data": identity["data"],
+            "settings": identity["settings"],
             "epoch": epoch,
             "losses": list(history.losses),
             "model": model.state_dict(),
@@ -230,21 +283,88 @@ def _save_checkpoint(path, model, optimizer, generator, history: TrainHistory, e
     log.info("checkpoint at epoch %d written to %s", epoch, path)
 
 
-def _load_checkpoint(path, model, optimizer, generator) -> TrainHistory:
+def _load_checkpoint(path, model, optimizer, generator, identity: dict, epochs: int) -> TrainHistory:
+    """Restore model, Adam and batch order from ``path``, after checking it belongs to this run."""
     path = Path(path)
     if not path.is_file():
-        log.info("no checkpoint at %s; training from scratch", path)
+        log.warning("no checkpoint at %s; starting from epoch 0", path)
         return TrainHistory()
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("config") != model.config():
-            raise DataError(f"checkpoint {path} is for a {blob.get('config')} autoencoder, not {model.config()}")
+    except Exception as exc:  # unpickling, truncated zip, a foreign object: all mean a file we cannot use
+        raise _unreadable(path, exc) from exc
+    if not isinstance(blob, dict) or not str(blob.get("format", "")).startswith("gpun2d-checkpoint/"):
+        raise DataError(f"{path} is not a gpun2d training checkpoint; delete it to start fresh")
+    if blob["format"] == "gpun2d-checkpoint/1":
+        raise ConfigError(
+            f"the checkpoint at {path} is in the older format gpun2d-checkpoint/1, which does not record the data "
+            "and settings it was made with, so resuming from it cannot be checked; delete it to start fresh"
+        )
+    if blob["format"] != CHECKPOINT_FORMAT:
+        raise ConfigError(f"the checkpoint at {path} is in format {blob['format']}, which this version of gpun2d "
+                          f"cannot read (it reads {CHECKPOINT_FORMAT}); delete it to start fresh")
+    try:
+        saved = {"data": blob["data"], "settings": blob["settings"]}
+        done = int(blob["epoch"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _unreadable(path, exc) from exc
+    differences = describe_mismatch(saved, identity)
+    if differences:
+        raise ConfigError(f"the checkpoint at {path} was made with {differences}; "
+                          "resume with the same data and settings, or delete it to start fresh")
+    if epochs < done:
+        raise ConfigError(f"the checkpoint at {path} has already run {done} epochs, more than epochs={epochs}; "
+                          f"resume with epochs={done} or more, or delete it to start fresh")
+    try:
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])
         generator.set_state(blob["generator"])
-    except DataError:
-        raise
-    except Exception as exc:
-        raise DataError(f"cannot resume from {path}: {type(exc).__name__}: {exc}") from exc
-    log.info("resuming from epoch %d (%s)", blob["epoch"], path)
-    return TrainHistory(losses=list(blob["losses"]), start_epoch=int(blob["epoch"]))
+        losses = [float(loss) for loss in blob["losses"]]
+    except Exception as exc:  # a format-2 file whose states do not fit what it says it holds
+        raise _unreadable(path, exc) from exc
+    log.info("resuming from epoch %d (%s)", done, path)
+    return TrainHistory(losses=losses, start_epoch=done)
+
+
+def _unreadable(path: Path, exc: Exception) -> DataError:
+    # torch's own messages run to several lines and advise weights_only=False; the type is enough here
+    return DataError(f"{path} is not a readable training checkpoint (corrupt or truncated: {type(exc).__name__}); "
+                     "delete it to start fresh")
+
+
+def describe_mismatch(saved: dict, current: dict) -> str:
+    """What differs between a checkpoint's record and this run's, in words; ``""`` when nothing does.
+
+    ``"lr=0.001, not lr=0.01, and other data (shape (100, 8) vs (120, 8))"``.
+    """
+    old_settings, new_settings = saved["settings"], current["settings"]
+    names = [name for name in new_settings if old_settings.get(name) != new_settings[name]]
+    parts = []
+    if names:
+        was = " and ".join(_setting(name, old_settings.get(name)) for name in names)
+        now = " and ".join(_setting(name, new_settings[name]) for name in names)
+        parts.append(f"{was}, not {now}")
+    data = _data_difference(saved["data"], current["data"])
+    if data:
+        parts.append(f"other data ({data})")
+    return ", and ".join(parts)
+
+
+def _setting(name: str, value: object) -> str:
+    if name == "architecture":
+        if not isinstance(value, dict):
+            return "an unknown architecture"
+        widths = [value.get("n_features"), *value.get("hidden", []), value.get("n_latent")]
+        return f"a {'-'.join(str(w) for w in widths)} autoencoder"
+    return f"{name}={value!r}"
+
+
+def _data_difference(old: dict, new: dict) -> str:
+    said = []
+    if list(old.get("shape", [])) != new["shape"]:
+        said.append(f"shape {tuple(old.get('shape', []))} vs {tuple(new['shape'])}")
+    if old.get("dtype") != new["dtype"]:
+        said.append(f"dtype {old.get('dtype')} vs {new['dtype']}")
+    if not said and old.get("sample_sha256") != new["sample_sha256"]:
+        said.append(f"same shape {tuple(new['shape'])} and dtype {new['dtype']}, different values")
+    return ", ".join(said)

@@ -192,3 +192,20 @@ def write_har_zip(folder: Path, files: dict[str, bytes], nested: bool = False) -
         zf.writestr(f"{HAR_DIR}.zip", inner)
         zf.writestr(f"{HAR_DIR}.names", "fixture")
     return path
+
+
+def claim_member_size(archive: bytes, member: str, size: int) -> bytes:
+    """``archive`` with ``member``'s uncompressed size rewritten to ``size`` in its headers.
+
+    A forged zip: a few bytes on disk whose member says it unpacks to ``size``.
+    """
+    data = bytearray(archive)
+    # (signature, offset of the uncompressed size, offset of the name length, offset of the name)
+    for sig, size_at, len_at, name_at in ((b"PK\x03\x04", 22, 26, 30), (b"PK\x01\x02", 24, 28, 46)):
+        start = data.find(sig)
+        while start != -1:
+            n = int.from_bytes(data[start + len_at: start + len_at + 2], "little")
+            if data[start + name_at: start + name_at + n] == member.encode():
+                data[start + size_at: start + size_at + 4] = size.to_bytes(4, "little")
+            start = data.find(sig, start + 4)
+    return bytes(data)

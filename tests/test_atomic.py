@@ -3,8 +3,7 @@ import stat
 
 import pytest
 
-from gpun2d.atomic import atomic_path, umask_mode
-from gpun2d.report import staged_dir
+from gpun2d.atomic import atomic_path
 
 
 @pytest.fixture
@@ -31,9 +30,3 @@ def test_failed_block_leaves_nothing(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_staged_result_folder_is_not_private(tmp_path, umask_022):
-    with staged_dir(tmp_path / "out") as folder:
-        (folder / "results.json").write_text("{}")
-    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == umask_mode(0o777) == 0o755

@@ -265,3 +265,18 @@ def test_cli_startup_script_times_the_cli_and_finds_no_torch(tmp_path):
     assert "torch" not in probe["heavy"], probe["first_imported_by"]
     assert set(report["target"]) == {"what", "value", "target", "met"} and report["settings"]["repeats"] == 1
     assert "gpun2d --help" in done.stdout and f"wrote {out}" in done.stdout
+
+
+def test_predict_holdout_script_reports_agreement(tmp_path):
+    spec = importlib.util.spec_from_file_location("predict_holdout", ROOT / "benchmarks" / "predict_holdout.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "p.json"
+    assert script.main(["--dataset", "digits", "--epochs", "1", "--cluster-n-init", "1", "--device", "cpu",
+                        "--holdout", "0.1", "--one-by-one", "20", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["one_by_one"] == {"rows": 20, "agreement": 1.0}
+    assert result["data"]["n_held_back"] == 180
+    for key in ("fit_predict_all", "fit_predict_kept", "predict_held_back"):
+        assert 0 <= result[key]["acc"] <= 1
+    assert 0 <= result["held_back_vs_fit_predict"]["matched_accuracy"] <= 1

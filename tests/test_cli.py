@@ -25,7 +25,9 @@ def test_run_writes_every_output(digits_run):
     result, out = digits_run
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "autoencoder.pt", "clusters.csv", "embedding.npy", "embedding.png", "results.json"]
+        "autoencoder.pt", "cluster.npz", "clusters.csv", "embedding.npy", "embedding.png", "manifold.npz",
+        "model.json", "results.json"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["digits"]  # no lock or temporary folder left
     results = json.loads((out / "results.json").read_text())
     for key in ("acc", "nmi", "ari"):
         assert 0.0 <= results["metrics"][key] <= 1.0 and results[key] == results["metrics"][key]
@@ -188,6 +190,8 @@ def test_library_errors_are_worded_as_flags():
     expected = "--device cuda is unavailable; use --device cpu, or --memory-pool torch with --resume"
     assert as_flags(message, ctx) == expected
     assert as_flags("unknown=3 stays", ctx) == "unknown=3 stays"
+    assert as_flags("downloads are off (download=False); put it in data_dir=FOLDER or give input_path=FILE",
+                    ctx) == "downloads are off (--no-download); put it in --data-dir FOLDER or give --input FILE"
 
 
 def test_ctrl_c_exits_130_with_one_line(tmp_path, monkeypatch, blobs):

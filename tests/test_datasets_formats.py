@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import zipfile
 
 import numpy as np
 import pytest
 
-from gpun2d.datasets import idx, uci, usps
+from gpun2d.datasets import archives, idx, uci, usps
 from gpun2d.errors import DataError
 
 try:
@@ -60,6 +61,37 @@ def test_cut_gzip_stream(tmp_path):
     (tmp_path / "y.gz").write_bytes(b"not gzip at all")
     with pytest.raises(DataError, match="not a readable gzip"):
         idx.read_idx(tmp_path / "y.gz", idx.IMAGES_MAGIC)
+
+
+def idx_header(magic: int, *dims: int) -> bytes:
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+FORGED = "delete it and download it again"
+
+# (case, file content, expected message; {p}: the file). Sizes whose product overflows int64
+# (2**31 * 2**31 * 4 = 2**64 wraps to 0) must still be compared with the file's true length.
+IDX_FORGED = [
+    ("product wraps to zero", idx_header(2051, 2**31, 2**31, 4),
+     "{p}: file is truncated (16 bytes, header (2147483648, 2147483648, 4) needs 18446744073709551632); " + FORGED),
+    ("product wraps to the payload", idx_header(2051, 2**31, 2**31, 4) + b"\0" * 12,
+     "{p}: file is truncated (28 bytes, header (2147483648, 2147483648, 4) needs 18446744073709551632); " + FORGED),
+    ("largest dims", idx_header(2051, 2**32 - 1, 2**32 - 1, 2**32 - 1),
+     "{p}: file is truncated (16 bytes, header (4294967295, 4294967295, 4294967295) needs "
+     f"{16 + (2**32 - 1) ** 3}); " + FORGED),
+    ("labels wrap", idx_header(2049, 2**32 - 1) + b"\0" * 3,
+     "{p}: file is truncated (11 bytes, header (4294967295,) needs 4294967303); " + FORGED),
+]
+
+
+@pytest.mark.parametrize("content, expected", [c[1:] for c in IDX_FORGED], ids=[c[0] for c in IDX_FORGED])
+def test_idx_header_sizes_cannot_overflow(tmp_path, content, expected):
+    path = fx.write_bytes(tmp_path / "x", content)
+    magic = int.from_bytes(content[:4], "big")
+    with pytest.raises(DataError) as info:
+        idx.read_idx(path, magic)
+    assert type(info.value) is DataError
+    assert str(info.value) == expected.format(p=path)
 
 
 def test_image_and_label_counts_differ(tmp_path):
@@ -226,3 +258,81 @@ def test_jf_real_record(tmp_path):
     X, y = usps.read_jf(tmp_path / "usps_test.jf")
     assert X.shape == (1, 256) and y.tolist() == [9]
     assert X[0, 6] == pytest.approx(0.439 / 2) and X.max() == 1.0
+
+
+# --- archives: sizes capped, structure checked before caching ----------------------------------
+
+X_TRAIN = f"{fx.HAR_DIR}/train/X_train.txt"
+NOT_HAR = "this is not the UCI HAR archive or it is damaged"
+TOO_BIG = ("unpacks to {n} bytes, more than the {cap} allowed (archives.MAX_MEMBER_BYTES); "
+           "this is not the expected archive or it is damaged: delete it and download it again")
+
+
+def forged_outer(inner: bytes) -> bytes:
+    """UCI's outer zip around ``inner``, whose own header claims 1.5 GiB."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{fx.HAR_DIR}.zip", inner)
+    return fx.claim_member_size(buf.getvalue(), f"{fx.HAR_DIR}.zip", 3 << 29)
+
+
+def har_zip(**changes) -> bytes:
+    files = fx.har_tables(6, 4, d=5)
+    files.update(changes)
+    return fx.har_zip_bytes(files)
+
+
+# (case, zip content, verify_har_zip keyword arguments, expected message; {p}: the zip)
+ARCHIVES = [
+    ("member claims 1.5 GiB", fx.claim_member_size(har_zip(), X_TRAIN, 3 << 29), {},
+     "{p}!" + X_TRAIN + " " + TOO_BIG.format(n=3 << 29, cap=archives.MAX_MEMBER_BYTES)),
+    ("nested zip claims 1.5 GiB", forged_outer(har_zip()), {},
+     "{p}!" + fx.HAR_DIR + ".zip " + TOO_BIG.format(n=3 << 29, cap=archives.MAX_MEMBER_BYTES)),
+    ("right names, wrong rows", har_zip(), {"n_train": 7_352, "n_test": 2_947},
+     "{p}: the HAR train split has 6 rows, expected 7352; " + NOT_HAR),
+    ("right names, wrong test rows", har_zip(), {"n_train": 6, "n_test": 2_947},
+     "{p}: the HAR test split has 4 rows, expected 2947; " + NOT_HAR),
+    ("right names, wrong features", har_zip(), {"n_features": 561},
+     "{p}: the HAR train split has 5 features, expected 561; " + NOT_HAR),
+    ("empty member", har_zip(**{"test/y_test.txt": b""}), {},
+     "{p}!" + fx.HAR_DIR + "/test/y_test.txt is empty; is this the HAR archive?"),
+    ("member not a table", har_zip(**{"train/y_train.txt": b"<html>not found</html>\n" * 6}), {},
+     "{p}!" + fx.HAR_DIR + "/train/y_train.txt: column 0 is not numeric (data row 0: '<html>not'); "
+     "fix or replace the file"),
+]
+
+
+@pytest.mark.parametrize("content, kwargs, expected", [c[1:] for c in ARCHIVES], ids=[c[0] for c in ARCHIVES])
+def test_har_archive_checks(tmp_path, content, kwargs, expected):
+    path = tmp_path / "h.zip"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        uci.verify_har_zip(path, **kwargs)
+    assert type(info.value) is DataError
+    assert str(info.value) == expected.format(p=path)
+    if not kwargs:  # loading reads the members the same way
+        with pytest.raises(DataError) as info:
+            uci.read_har_zip({"zip": path})
+        assert str(info.value) == expected.format(p=path)
+
+
+def test_member_cap_refuses_a_compressible_member(tmp_path, monkeypatch):
+    """A member that really inflates past the cap (here lowered to 64 kB) is refused, nested or not."""
+    monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 1 << 16)
+    big = b" 1.0000000e+00" * 40 * 200  # 112 kB of one repeated row: a few hundred bytes deflated
+    path = tmp_path / "h.zip"
+    path.write_bytes(har_zip(**{"train/X_train.txt": big}))
+    assert path.stat().st_size < 1 << 14
+    expected = f"{path}!{X_TRAIN} " + TOO_BIG.format(n=len(big), cap=1 << 16)
+    with pytest.raises(DataError) as info:
+        uci.read_har_zip({"zip": path})
+    assert str(info.value) == expected
+    outer = fx.write_har_zip(tmp_path / "o", fx.har_tables(6, 4, d=5), nested=True)
+    monkeypatch.setattr(archives, "MAX_MEMBER_BYTES", 1 << 10)  # the inner zip itself is over it now
+    with pytest.raises(DataError, match=r"UCI HAR Dataset.zip unpacks to \d+ bytes, more than the 1024 allowed"):
+        uci.verify_har_zip(outer)
+
+
+def test_har_zip_with_counts_passes(tmp_path):
+    path = fx.write_har_zip(tmp_path, fx.har_tables(6, 4, d=5), nested=True)
+    uci.verify_har_zip(path, n_train=6, n_test=4, n_features=5)

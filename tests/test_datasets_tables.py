@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import re
 import subprocess
 import sys
 import types
@@ -11,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpun2d.datasets import load, load_file, textio
-from gpun2d.errors import ConfigError, DataError, DeviceError
+from gpun2d.datasets import load, load_file, load_file_with_ids, textio
+from gpun2d.errors import ConfigError, DataError, DeviceError, GPUN2DError
 
 try:
     import data_fixtures as fx
@@ -187,6 +189,215 @@ def test_bad_paths(tmp_path):
     (tmp_path / "p.npy").write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a readable .npy"):
         load_file(tmp_path / "p.npy")
+
+
+# --- damaged files: one clear error each ----------------------------------------------------
+
+class Unpickled:
+    """Unpickling this creates the folder ``marker``: proof that a loader ran pickle."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def npz_bytes(**arrays) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def write(path, data):
+    path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
+    return path
+
+
+def x_npy(tmp_path):
+    np.save(tmp_path / "x.npy", X0)
+    return tmp_path / "x.npy"
+
+
+def npy_bytes(array) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+def crc_broken(blob: bytes) -> bytes:
+    """A compressed .npz whose first member's deflate stream is overwritten halfway."""
+    data = bytearray(blob)
+    data[60:80] = b"\0" * 20
+    return bytes(data)
+
+
+UNPICKLE = re.escape("which gpun2d refuses to unpickle; save numbers (or strings, for labels) instead")
+HEADER_ONLY = "has a header row but no data rows; add the data below the header"
+
+# (case, file name -> content, load_file keyword arguments ({p}: that file, {x}: a good x.npy),
+#  error type, expected message as a regex over the whole message, {p} and {x} replaced by the escaped paths)
+DAMAGED = [
+    ("header-only csv", "h.csv", "a,b,label\n", {}, DataError, "{p} " + HEADER_ONLY),
+    ("header-only csv, label column", "h.csv", "a,b,label\n", {"label_column": "label"}, DataError,
+     "{p} " + HEADER_ONLY),
+    ("header-only tsv", "h.tsv", "a\tb\n", {}, DataError, "{p} " + HEADER_ONLY),
+    ("header-only labels csv", "y.csv", "class\n", {"x": True}, DataError, "{p} " + HEADER_ONLY),
+    ("corrupt npz", "c.npz", b"PK\x03\x04 not a zip after all", {}, DataError,
+     r"{p} is not a readable \.npz file \(truncated or corrupt: File is not a zip file\); save the arrays again"),
+    ("npz that is no zip", "c.npz", b"\x00junk", {}, DataError,
+     r"{p} is not a readable \.npz file \(not a zip archive\); save the arrays with numpy\.savez"),
+    ("truncated npz", "t.npz", npz_bytes(X=X0, y=Y0)[:300], {}, DataError,
+     r"{p} is not a readable \.npz file \(truncated or corrupt: File is not a zip file\); save the arrays again"),
+    ("npz member damaged", "d.npz", crc_broken(npz_bytes(X=X0, y=Y0)), {}, DataError,
+     r"{p} is not a readable \.npz file \(array 'X' is truncated or corrupt: .+\); save the arrays again"),
+    ("corrupt labels npz", "y.npz", b"PK\x03\x04 not a zip after all", {"x": True}, DataError,
+     r"{p} is not a readable \.npz file \(truncated or corrupt: File is not a zip file\); save the arrays again"),
+    ("truncated npy", "t.npy", npy_bytes(X0)[:-10], {}, DataError,
+     r"{p} is not a readable \.npy file \(truncated or corrupt: Failed to read all data for array\. "
+     r"Expected \(6, 4\) = 24 elements, could only read 22 elements\. \(file seems not fully written\?\)\); "
+     "save the array again"),
+    ("truncated labels npy", "y.npy", npy_bytes(Y0)[:-3], {"x": True}, DataError,
+     r"{p} is not a readable \.npy file \(truncated or corrupt: .+\); save the array again"),
+    ("non-utf8 labels txt", "y.txt", b"0\n1\n\xff\xfe\n", {"x": True}, DataError,
+     r"labels file {p} is not UTF-8 text \(byte 0xff at offset 4\); save it as UTF-8"),
+    ("corrupt labels txt.gz", "y.txt.gz", b"\x1f\x8b junk", {"x": True}, DataError,
+     r"labels file {p} cannot be read \(.+\); check the file"),
+    ("object labels npz", "y.npz", npz_bytes(y=np.array([0, "a", None, 1, 2, 0], dtype=object)), {"x": True},
+     DataError, r"{p}: array 'y' is an object array, " + UNPICKLE),
+    ("object X npz", "o.npz", npz_bytes(X=np.array([[1, "a"]] * 6, dtype=object)), {}, DataError,
+     r"{p}: array 'X' is an object array, " + UNPICKLE),
+    ("object labels npy", "y.npy", npy_bytes(np.array([0, "a", None, 1, 2, 0], dtype=object)), {"x": True},
+     DataError, r"{p} holds an object array, " + UNPICKLE),
+]
+
+
+@pytest.mark.parametrize("name, content, kwargs, error, expected", [c[1:] for c in DAMAGED],
+                         ids=[c[0] for c in DAMAGED])
+def test_damaged_files(tmp_path, name, content, kwargs, error, expected):
+    path = write(tmp_path / name, content)
+    kwargs = dict(kwargs)
+    if kwargs.pop("x", False):  # the damaged file is the labels of a good X
+        args = (x_npy(tmp_path), path)
+    else:
+        args = (path,)
+    with pytest.raises(GPUN2DError) as info:
+        load_file(*args, **kwargs)
+    assert type(info.value) is error
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.fullmatch(expected.format(p=re.escape(str(path))), message), message
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_object_arrays_are_never_unpickled(tmp_path, suffix):
+    marker = tmp_path / "unpickled"
+    bomb = np.array([Unpickled(marker)] * 6, dtype=object)
+    path = tmp_path / f"y{suffix}"
+    path.write_bytes(npy_bytes(bomb) if suffix == ".npy" else npz_bytes(X=X0, y=bomb))
+    with pytest.raises(DataError, match="refuses to unpickle"):
+        load_file(x_npy(tmp_path), labels=path)
+    with pytest.raises(DataError, match="refuses to unpickle"):
+        load_file(path) if suffix == ".npy" else load_file(path, label_column="y")
+    assert not marker.exists()
+    loaded = np.load(path, allow_pickle=True)
+    if suffix == ".npz":
+        loaded["y"]  # noqa: B018  (reading the member unpickles it)
+    assert marker.is_dir()  # the fixture is armed: unpickling it would have left the mark
+
+
+def test_header_only_parquet(tmp_path):
+    pd.DataFrame({"a": pd.Series([], dtype=float)}).to_parquet(tmp_path / "e.parquet")
+    with pytest.raises(DataError) as info:
+        load_file(tmp_path / "e.parquet")
+    assert type(info.value) is DataError
+    assert str(info.value) == f"{tmp_path / 'e.parquet'} holds no rows; write the data into it"
+
+
+# --- id_column -----------------------------------------------------------------------------
+
+def write_ids_csv(path, ids, header=True):
+    lines = (["id," + ",".join(f"f{j}" for j in range(4)) + ",label"] if header else [])
+    lines += [",".join([str(i)] + [repr(float(v)) for v in row] + [str(t)])
+              for i, row, t in zip(ids, X0, Y0, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_id_column_string_ids(tmp_path):
+    path = write_ids_csv(tmp_path / "d.csv", [f"s{i}" for i in range(6)])
+    X, y, ids = load_file_with_ids(path, label_column="label", id_column="id")
+    check(X, y)
+    assert ids.dtype.kind == "U" and ids.tolist() == [f"s{i}" for i in range(6)]
+    X2, y2 = load_file(path, label_column="label", id_column="id")  # the column still leaves X
+    check(X2, y2)
+
+
+def test_id_column_integer_ids_without_header(tmp_path):
+    path = write_ids_csv(tmp_path / "d.csv", [10, 11, 12, 13, 14, 15], header=False)
+    X, y, ids = load_file_with_ids(path, label_column=5, id_column=0)
+    check(X, y)
+    assert ids.dtype == np.int64 and ids.tolist() == [10, 11, 12, 13, 14, 15]
+
+
+def test_id_column_parquet_and_defaults(tmp_path):
+    frame = pd.DataFrame(X0, columns=[f"f{j}" for j in range(4)])
+    frame.insert(2, "sample", [f"r{i}" for i in range(5)] + [None])
+    frame.to_parquet(tmp_path / "d.parquet")
+    X, y, ids = load_file_with_ids(tmp_path / "d.parquet", id_column="sample")
+    check(X)
+    assert y is None and ids.tolist() == ["r0", "r1", "r2", "r3", "r4", ""]
+    np.save(tmp_path / "x.npy", X0)
+    X, y, ids = load_file_with_ids(tmp_path / "x.npy", labels=Y0)
+    check(X, y)
+    assert ids is None
+
+
+def test_id_column_exported():
+    import gpun2d.datasets as ds
+
+    assert "load_file_with_ids" in ds.__all__ and ds.load_file_with_ids is load_file_with_ids
+
+
+# (case, file, load_file_with_ids keyword arguments, error type, expected message; {p}: the data file)
+ID_ERRORS = [
+    ("npy has no columns", "x.npy", {"id_column": "id"}, ConfigError,
+     "id_column='id' needs a table with columns (.csv, .tsv, .parquet), but {p} is a .npy file; "
+     "drop id_column and keep the ids apart"),
+    ("npz has no columns", "d.npz", {"id_column": "id"}, ConfigError,
+     "id_column='id' needs a table with columns (.csv, .tsv, .parquet), but {p} is a .npz file; "
+     "drop id_column and keep the ids apart"),
+    ("id is the label", "d.csv", {"id_column": "label", "label_column": "label"}, ConfigError,
+     "id_column='label' and label_column='label' name the same column; "
+     "the ids and the labels must be different columns"),
+    ("same column by number and name", "n.csv", {"id_column": "5", "label_column": 5}, ConfigError,
+     "id_column='5' and label_column=5 name the same column of {p}; the ids and the labels must be different columns"),
+    ("missing id column", "d.csv", {"id_column": "key"}, DataError,
+     "{p}: no id column 'key'; columns are id, f0, f1, f2, f3, label"),
+    ("missing id column without header", "n.csv", {"id_column": 9}, DataError,
+     "{p}: no id column 9; columns are 0, 1, 2, 3, 4, 5 (the file has no header row: give the 0-based column number)"),
+    ("nothing left", "two.csv", {"id_column": "id", "label_column": "label"}, DataError,
+     "{p}: no feature columns left besides the ids and labels"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, error, expected", [c[1:] for c in ID_ERRORS],
+                         ids=[c[0] for c in ID_ERRORS])
+def test_id_column_errors(tmp_path, name, kwargs, error, expected):
+    np.save(tmp_path / "x.npy", X0)
+    np.savez(tmp_path / "d.npz", X=X0, y=Y0)
+    write_ids_csv(tmp_path / "d.csv", range(6))
+    write_ids_csv(tmp_path / "n.csv", range(6), header=False)
+    (tmp_path / "two.csv").write_text("id,label\na,0\nb,1\n")
+    path = tmp_path / name
+    with pytest.raises(GPUN2DError) as info:
+        load_file_with_ids(path, **kwargs)
+    assert type(info.value) is error
+    assert str(info.value) == expected.format(p=path)
 
 
 # --- cuDF parsing (engine="cudf") ---------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..report import BENCH_FILES, staged_dir, write_json
+from ..outputs import ResultFolder
+from ..report import BENCH_FILES, write_json
 from .machine import describe_machine
 
 COLUMNS = (
@@ -13,13 +14,23 @@ COLUMNS = (
 )
 
 
-def write_report(result: dict, out: str | Path) -> Path:
-    """Write ``bench.json`` and ``bench.md`` into ``out``; the folder appears only when both are complete."""
-    out = Path(out)
-    with staged_dir(out, BENCH_FILES) as folder:
+def write_report(result: dict, out: str | Path | ResultFolder, overwrite: bool = False) -> Path:
+    """Write ``bench.json`` and ``bench.md`` into ``out``; the folder appears only when both are complete.
+
+    ``out`` may be a :class:`~gpun2d.outputs.ResultFolder` reserved before the benchmark ran.
+    """
+    if not isinstance(out, ResultFolder):
+        with ResultFolder(out, BENCH_FILES, overwrite=overwrite) as target:
+            return write_report(result, target)
+    with out.staging() as folder:
         write_json(result, folder / "bench.json")
         (folder / "bench.md").write_text(render_markdown(result), encoding="utf-8")
-    return out
+    return out.out
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def render_markdown(result: dict) -> str:
@@ -32,9 +43,9 @@ def render_markdown(result: dict) -> str:
         f"Machine: {describe_machine(result['machine'])}.  ",
         f"Device: {result['device']['name']}; backends: "
         + ", ".join(f"{k} {v}" for k, v in result["device"]["backends"].items()) + ".  ",
-        f"Settings: {settings['epochs']} epochs (paper: {result['paper']['epochs']}), batch {settings['batch_size']}, "
-        f"UMAP 20 neighbours / min_dist 0 / dimension = clusters, Gaussian mixture with "
-        f"{settings['cluster_n_init']} restart(s), seed {settings['random_state']}, "
+        f"Settings: {plural(settings['epochs'], 'epoch')} (paper: {result['paper']['epochs']}), "
+        f"batch {settings['batch_size']}, UMAP 20 neighbours / min_dist 0 / dimension = clusters, "
+        f"Gaussian mixture with {plural(settings['cluster_n_init'], 'restart')}, seed {settings['random_state']}, "
         + (f"median (min–max) of {repeats} runs" if repeats > 1 else "1 run")
         + (", after an untimed warm-up fit" if settings.get("warmup") else ", no warm-up")
         + (f", subsets of at most {settings['max_samples']:,} samples" if settings.get("max_samples") else "")

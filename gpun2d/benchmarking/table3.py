@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, datasets, defaults, paper, registry
+from .. import datasets, defaults, paper, registry
 from ..errors import ConfigError
 from ..report import command_line, now_iso
+from ..version import __version__
 from .machine import machine_info
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from pathlib import Path
 
+from .. import defaults
 from ..report import write_json
 from .machine import describe_machine
 
@@ -36,8 +38,13 @@ def print_context(result: dict) -> None:
 
 
 def save_report(result: dict, out: str | Path | None, prefix: str) -> Path:
-    """Write ``result`` as JSON to ``out`` (default: PREFIX-TIMESTAMP.json here), whole or not at all."""
-    out = Path(out) if out else Path(f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    """Write ``result`` as JSON to ``out``, whole or not at all.
+
+    The default is ``$GPUN2D_RESULTS/PREFIX-TIMESTAMP.json`` (``gpun2d-results/`` without it), beside
+    the commands' own results and out of the way of a source checkout.
+    """
+    root = Path(os.environ.get(defaults.RESULTS_ENV) or defaults.RESULTS_ROOT)
+    out = Path(out) if out else root / f"{prefix}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     write_json(result, out)
     print(f"wrote {out}")
     return out

@@ -13,10 +13,11 @@ import logging
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from .bench import bench
 from .datasets import datasets
 from .errors import Group
+from .predict import predict
 from .run import run
 from .study import study
 
@@ -35,7 +36,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, study, bench, datasets):
+for command in (run, predict, study, bench, datasets):
     cli.add_command(command)
 
 

@@ -36,9 +36,10 @@ def _dataset_list(ctx, param, value: str) -> tuple[str, ...]:
 @options.trainer
 @options.out("bench.json and bench.md")
 @options.results_root
+@options.overwrite
 @options.quiet
-def bench(datasets: tuple[str, ...], out: Path | None, results_root: Path, quiet: bool, no_download: bool,
-          **settings) -> None:
+def bench(datasets: tuple[str, ...], out: Path | None, results_root: Path, overwrite: bool, quiet: bool,
+          no_download: bool, **settings) -> None:
     """Time N2D per stage on the paper's datasets and compare with its Table III.
 
     Writes bench.json (every run, the machine, versions) and bench.md (the
@@ -50,7 +51,8 @@ def bench(datasets: tuple[str, ...], out: Path | None, results_root: Path, quiet
       gpun2d bench --datasets digits,mnist-test --epochs 2 --device cpu --out /tmp/bench
     """
     from ..benchmarking import BenchSettings, render_markdown, run_table3, write_report
-    from ..report import BENCH_FILES, check_out_dir
+    from ..outputs import ResultFolder
+    from ..report import BENCH_FILES
 
     out = out or options.default_out(results_root, "bench", "+".join(datasets) if len(datasets) < 4 else "paper")
     bench_settings = BenchSettings(datasets=datasets, download=not no_download, **settings)
@@ -63,8 +65,9 @@ def bench(datasets: tuple[str, ...], out: Path | None, results_root: Path, quiet
                    f"manifold {seconds['manifold']:.1f} s, cluster {seconds['cluster']:.1f} s, "
                    f"ACC {run['acc']:.3f}, NMI {run['nmi']:.3f}", err=True)
 
-    check_out_dir(out, BENCH_FILES)  # before hours of work, not after
-    result = run_table3(bench_settings, on_run=progress)
-    write_report(result, out)
-    click.echo(render_markdown(result))
+    with ResultFolder(out, BENCH_FILES, overwrite=overwrite) as target:  # checked before hours of work
+        result = run_table3(bench_settings, on_run=progress)
+        write_report(result, target)
+    if not quiet:
+        click.echo(render_markdown(result))
     click.echo(f"report in {out}/ (bench.json, bench.md)")

@@ -12,30 +12,40 @@ import click
 
 from ..errors import GPUN2DError
 
+ALIASES = {"download=False": "no_download=True", "download=True": "no_download=False"}
+"""Library parameters whose CLI option is their negation."""
+ALIAS = re.compile(r"\b(?:" + "|".join(map(re.escape, ALIASES)) + r")(?![\w.])")
+
 PARAM = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")
 
 
 def as_flags(message: str, ctx: click.Context | None) -> str:
-    """``device='cuda'`` -> ``--device cuda`` for every parameter that is an option of ``ctx``'s command."""
+    """``device='cuda'`` -> ``--device cuda`` for every parameter that is an option of ``ctx``'s command.
+
+    A parameter is matched by the option's Python name or by any of its flags
+    (``random_state`` and ``seed`` both give ``--seed``); ``flag=True`` becomes
+    ``--flag`` and ``flag=False`` ``no --flag``.
+    """
     if ctx is None:
         return message
-    flags = {}
+    flags: dict[str, tuple[str, bool]] = {}
     for param in ctx.command.params:
         if isinstance(param, click.Option) and param.name:
-            flags[param.name] = max(param.opts, key=len)
+            longest = max(param.opts, key=len)
+            for key in (param.name, *(o.lstrip("-").replace("-", "_") for o in param.opts if o.startswith("--"))):
+                flags.setdefault(key, (longest, bool(param.is_flag)))
 
     def reword(match: re.Match) -> str:
         name, value = match.group(1), match.group(2).strip("'\"")
-        flag = flags.get(name)
-        if flag is None:
+        if name not in flags:
             return match.group(0)
-        return flag if value in ("True",) and _is_flag(ctx, name) else f"{flag} {value}"
+        flag, is_flag = flags[name]
+        if is_flag and value in ("True", "False"):
+            return flag if value == "True" else f"no {flag}"
+        return f"{flag} {value}"
 
+    message = ALIAS.sub(lambda m: ALIASES[m.group(0)], message)
     return PARAM.sub(reword, message)
-
-
-def _is_flag(ctx: click.Context, name: str) -> bool:
-    return any(p.name == name and getattr(p, "is_flag", False) for p in ctx.command.params)
 
 
 class Command(click.Command):
@@ -64,3 +74,18 @@ class Group(click.Group):
 
 
 Group.group_class = Group
+
+
+def run_script(command: click.Command, argv: list[str] | None, name: str) -> int:
+    """Run a benchmark script's click ``command`` on ``argv``; returns the exit status.
+
+    Errors print as one ``Error: ...`` line: 2 for misuse, 1 for failures, 130 on Ctrl-C.
+    """
+    try:
+        return command.main(args=argv, prog_name=name, standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Interrupted.", err=True)
+        return 130

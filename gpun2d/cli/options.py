@@ -51,6 +51,8 @@ results_root = click.option(
     "--results-root", type=PathDir, default=defaults.RESULTS_ROOT, show_default=True,
     envvar=defaults.RESULTS_ENV, show_envvar=True,
     help="Folder holding the default output folders (COMMAND-NAME-TIMESTAMP) when --out is not given.")
+overwrite = click.option("--overwrite", is_flag=True,
+                         help="Replace an earlier result in --out (without it, an existing result is never touched).")
 trainer = stack(
     click.option("--compile", "compile", is_flag=True, help="torch.compile the training step."),
     click.option("--cuda-graphs", is_flag=True, help="Capture the training step in a CUDA graph (GPU only)."),
@@ -77,6 +79,8 @@ data = stack(
     click.option("--labels", "labels_path", type=PathFile,
                  help="True labels for --input (one per sample), used only for scoring."),
     click.option("--label-column", help="Column of --input (csv/parquet) holding true labels."),
+    click.option("--id-column", help="Column of --input (csv/parquet) identifying each row: kept out of the "
+                                      "features and copied to clusters.csv."),
     data_dir,
     no_download,
 )

@@ -13,8 +13,9 @@ from .errors import Command
 @click.command(cls=Command)
 @options.data
 @options.model
-@options.out("results.json, clusters.csv, embedding.npy, autoencoder.pt")
+@options.out("results.json, clusters.csv, embedding.npy and the fitted model (model.json, autoencoder.pt, ...)")
 @options.results_root
+@options.overwrite
 @click.option("--visualize", is_flag=True, help="Also write embedding.png (2-D UMAP, coloured by cluster and label).")
 @options.quiet
 def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
@@ -39,6 +40,8 @@ def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
         results = run_pipeline(config, on_epoch=progress.on_epoch, on_stage=progress.on_stage)
     if not quiet:
         print_summary(results, out)
+    else:
+        click.echo(f"results in {out}/")
 
 
 def print_summary(results: dict, out: Path) -> None:

@@ -82,6 +82,8 @@ def study(datasets: tuple[str, ...], quiet: bool, out: Path | None, results_root
         result = run_study(config, progress.hooks)
     if not quiet:
         print_study(result, out)
+    else:
+        click.echo(f"report in {out}/")
 
 
 def print_study(result: dict, out: Path) -> None:

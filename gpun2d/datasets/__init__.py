@@ -2,6 +2,7 @@
 
 >>> X, y = load("digits")          # float32 (1797, 64), int64 labels 0..9
 >>> X, y = load_file("data.csv", label_column="label")
+>>> X, y, ids = load_file_with_ids("data.csv", label_column="label", id_column="id")
 
 Named datasets are looked for in ``data_dir``, ``$GPUN2D_DATA``, the cache
 ``$GPUN2D_CACHE/NAME`` (default ``~/.cache/gpun2d/NAME``) and known system
@@ -14,7 +15,7 @@ ask for delimited text tables to be parsed by cuDF (``engine="cudf"``).
 from .api import fetch, load, status
 from .paths import cache_dir, search_dirs
 from .registry import DATASETS, DatasetSpec, get_spec, n_classes
-from .tables import load_file
+from .tables import load_file, load_file_with_ids
 
 __all__ = [
     "DATASETS",
@@ -24,6 +25,7 @@ __all__ = [
     "get_spec",
     "load",
     "load_file",
+    "load_file_with_ids",
     "n_classes",
     "search_dirs",
     "status",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .download import DownloadError, download_dataset
-from .paths import ENV_DATA, Found, cache_dir, locate, search_dirs
+from .paths import ENV_CACHE, ENV_DATA, Found, cache_dir, folder_problem, locate, search_dirs
 from .registry import DATASETS, DatasetSpec, get_spec
 from .textio import check_engine
 
@@ -33,7 +33,7 @@ def _missing_message(spec: DatasetSpec, data_dir: PathLike | None, failure: Down
     return (
         f"dataset {spec.name!r} not found; searched {searched}; {tried}; "
         f"to install by hand put {spec.describe_files()}{source} into {cache_dir(spec)}, "
-        f"or into a folder passed as data_dir / listed in ${ENV_DATA}"
+        f"or into a folder given as data_dir=FOLDER or listed in ${ENV_DATA}"
     )
 
 
@@ -44,7 +44,13 @@ def _find_or_fetch(spec: DatasetSpec, data_dir: PathLike | None, download: bool,
         return found
     if not download or not spec.resources:
         raise DataError(_missing_message(spec, data_dir, None, download))
-    target = target or cache_dir(spec)
+    fix = "pass a writable data_dir"
+    if target is None:
+        target = cache_dir(spec)
+        fix = f"set ${ENV_CACHE} to a writable folder (or put the files into data_dir and pass download=False)"
+    problem = folder_problem(target)
+    if problem is not None:
+        raise ConfigError(f"cannot download {spec.name!r} into {target}: {problem}; {fix}")
     try:
         download_dataset(spec, target, progress=progress)
     except DownloadError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,7 +72,7 @@ def read_idx(path: str | Path, magic: int) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header ({len(data)} bytes); delete it and download it again")
     dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(dims, dtype=np.int64))
+    expected = header + math.prod(dims)  # Python ints: a forged header cannot overflow the check
     if len(data) != expected:
         state = "truncated" if len(data) < expected else "longer than its header says"
         raise DataError(

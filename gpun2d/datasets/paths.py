@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import TEMP_PREFIX
 from .registry import DatasetSpec, Layout, get_spec
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,23 @@ def cache_root() -> Path:
     """``$GPUN2D_CACHE`` or ``~/.cache/gpun2d``."""
     env = os.environ.get(ENV_CACHE)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gpun2d"
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written into ``folder`` (created when missing), or None when they can."""
+    try:
+        for parent in (folder, *folder.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a folder"
+                break
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}probe-", dir=folder)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def _spec(spec: DatasetSpec | str) -> DatasetSpec:

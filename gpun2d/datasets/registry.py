@@ -72,11 +72,16 @@ class Layout:
 
 @dataclass(frozen=True)
 class Resource:
-    """One downloadable file: its name, md5 (when published) or a structure check."""
+    """One downloadable file: its name, md5 (when published) or a structure check.
+
+    ``max_bytes`` caps the download (a few times the file's published size);
+    None leaves the global cap of :mod:`gpun2d.datasets.download`.
+    """
 
     filename: str
     md5: str | None = None
     verify: Callable[[Path], None] | None = None
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,9 +145,19 @@ _FASHION_MD5 = {
 }
 
 
-def _md5_resources(table: Mapping[str, str], only_test: bool = False) -> tuple[Resource, ...]:
+_MIB = 1 << 20
+# Download caps, a few times each published size (MNIST's train images are 9.9 MB, Fashion's 26.4 MB).
+_IDX_MAX_BYTES = {
+    "mnist": {"train-images": 32 * _MIB, "t10k-images": 8 * _MIB},
+    "fashion": {"train-images": 96 * _MIB, "t10k-images": 16 * _MIB},
+}
+
+
+def _md5_resources(table: Mapping[str, str], caps: Mapping[str, int],
+                   only_test: bool = False) -> tuple[Resource, ...]:
     return tuple(
-        Resource(name, md5) for name, md5 in table.items() if not only_test or name.startswith("t10k")
+        Resource(name, md5, max_bytes=caps.get(name.split("-idx")[0], _MIB))  # label files: a few kB
+        for name, md5 in table.items() if not only_test or name.startswith("t10k")
     )
 
 
@@ -154,21 +169,22 @@ _SPECS = (
         "mnist", 70_000, 784, 10, "MNIST handwritten digits, train + test, 28x28 /255",
         folders=("mnist", "MNIST"),
         layouts=(Layout("idx", _TRAIN_TEST_IDX, idx.read_idx_dataset),),
-        resources=_md5_resources(_MNIST_MD5), mirror_key="mnist",
+        resources=_md5_resources(_MNIST_MD5, _IDX_MAX_BYTES["mnist"]), mirror_key="mnist",
         homepage="http://yann.lecun.com/exdb/mnist/",
     ),
     DatasetSpec(
         "mnist-test", 10_000, 784, 10, "MNIST test set only (t10k), 28x28 /255",
         folders=("mnist", "MNIST"),
         layouts=(Layout("idx", _TEST_IDX, idx.read_idx_dataset),),
-        resources=_md5_resources(_MNIST_MD5, only_test=True), mirror_key="mnist",
+        resources=_md5_resources(_MNIST_MD5, _IDX_MAX_BYTES["mnist"], only_test=True),
+        mirror_key="mnist",
         homepage="http://yann.lecun.com/exdb/mnist/",
     ),
     DatasetSpec(
         "fashion", 70_000, 784, 10, "Fashion-MNIST, train + test, 28x28 /255",
         folders=("fashion", "fashion-mnist", "FashionMNIST"),
         layouts=(Layout("idx", _TRAIN_TEST_IDX, idx.read_idx_dataset),),
-        resources=_md5_resources(_FASHION_MD5), mirror_key="fashion",
+        resources=_md5_resources(_FASHION_MD5, _IDX_MAX_BYTES["fashion"]), mirror_key="fashion",
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         homepage="https://github.com/zalandoresearch/fashion-mnist",
     ),
@@ -183,8 +199,8 @@ _SPECS = (
             Layout("h5", {"file": ("usps.h5",)}, usps.read_h5),
         ),
         resources=(
-            Resource("usps.bz2", "ec16c51db3855ca6c91edd34d0e9b197"),
-            Resource("usps.t.bz2", "8ea070ee2aca1ac39742fdd1ef5ed118"),
+            Resource("usps.bz2", "ec16c51db3855ca6c91edd34d0e9b197", max_bytes=64 * _MIB),
+            Resource("usps.t.bz2", "8ea070ee2aca1ac39742fdd1ef5ed118", max_bytes=16 * _MIB),
         ),
         mirror_key="usps",
         homepage="https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html#usps",
@@ -195,8 +211,8 @@ _SPECS = (
         layouts=(Layout("uci", {"train": ("pendigits.tra",), "test": ("pendigits.tes",)},
                         uci.read_pendigits_pair, delimited=True),),
         resources=(
-            Resource("pendigits.tra", verify=partial(uci.verify_pendigits, n_rows=7_494)),
-            Resource("pendigits.tes", verify=partial(uci.verify_pendigits, n_rows=3_498)),
+            Resource("pendigits.tra", verify=partial(uci.verify_pendigits, n_rows=7_494), max_bytes=8 * _MIB),
+            Resource("pendigits.tes", verify=partial(uci.verify_pendigits, n_rows=3_498), max_bytes=4 * _MIB),
         ),
         mirror_key="pendigits",
         homepage="https://archive.ics.uci.edu/dataset/81/pen+based+recognition+of+handwritten+digits",
@@ -210,7 +226,8 @@ _SPECS = (
             Layout("zip", {"zip": (f"{_HAR_DIR}.zip", HAR_ZIP)}, uci.read_har_zip,
                    hint=f"'{_HAR_DIR}.zip' or UCI's '{HAR_ZIP}'"),
         ),
-        resources=(Resource(HAR_ZIP, verify=uci.verify_har_zip),),
+        resources=(Resource(HAR_ZIP, max_bytes=256 * _MIB,
+                            verify=partial(uci.verify_har_zip, n_train=7_352, n_test=2_947, n_features=561)),),
         mirror_key="har",
         homepage="https://archive.ics.uci.edu/dataset/240/human+activity+recognition+using+smartphones",
     ),
@@ -234,7 +251,7 @@ def get_spec(name: str) -> DatasetSpec:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise DataError(
         f"unknown dataset {name!r}{hint}; known: {', '.join(DATASETS)}; "
-        "to cluster your own data pass a file path (.npy, .npz, .csv, .tsv, .parquet) to load_file"
+        "to cluster your own data give input_path=FILE (.npy, .npz, .csv, .tsv, .parquet)"
     )
 
 

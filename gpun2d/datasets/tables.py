@@ -11,11 +11,13 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .npyio import load_npy, npz_array, open_npz
 from .textio import check_engine, first_line, read_table, to_float
 
 log = logging.getLogger(__name__)
@@ -61,66 +63,87 @@ def _read_frame(path: Path, kind: str, engine: str):
         import pandas as pd
 
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
         except ImportError as exc:
             raise DataError(f"reading {path} needs pyarrow; install gpun2d[formats]") from exc
         except (ValueError, OSError) as exc:
             raise DataError(f"{path} is not a readable parquet file ({exc})") from exc
+        if frame.shape[0] == 0:
+            raise DataError(f"{path} holds no rows; write the data into it")
+        return frame
     sep = _SEPARATORS[kind]
-    return read_table(path, sep=sep, header=0 if has_header(path, sep) else None, engine=engine)
+    frame = read_table(path, sep=sep, header=0 if has_header(path, sep) else None, engine=engine)
+    if frame.shape[0] == 0:  # has_header refuses an empty file: this one is a header alone
+        raise DataError(f"{path} has a header row but no data rows; add the data below the header")
+    return frame
 
 
-def _column(frame, label_column: object, path: Path):
-    if label_column in frame.columns:
-        return label_column
-    text = str(label_column)
+def _column(frame, column: object, path: Path, what: str = "label"):
+    if column in frame.columns:
+        return column
+    text = str(column)
     if text.lstrip("-").isdigit() and all(isinstance(c, (int, np.integer)) for c in frame.columns):
         index = int(text)
         if -frame.shape[1] <= index < frame.shape[1]:
             return frame.columns[index]
     shown = ", ".join(map(str, list(frame.columns)[:12]))
     raise DataError(
-        f"{path}: no label column {label_column!r}; columns are {shown}"
+        f"{path}: no {what} column {column!r}; columns are {shown}"
         + ("" if not isinstance(frame.columns[0], (int, np.integer)) else
            " (the file has no header row: give the 0-based column number)")
     )
 
 
-def _split_frame(frame, label_column: object, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    y = None
+def _ids(series) -> np.ndarray:
+    """An id column's values: integers stay integers, anything else becomes strings ('' where missing)."""
+    import pandas as pd
+
+    values = series.to_numpy()
+    if values.dtype.kind in "iu":
+        return values.copy()
+    if values.dtype.kind == "f" and np.isfinite(values).all() and np.array_equal(values, np.round(values)):
+        return values.astype(np.int64)  # integer ids written as 1.0, 2.0 ...
+    return np.array(["" if pd.isna(v) else str(v) for v in values], dtype=str)
+
+
+def _split_frame(frame, label_column: object, id_column: object,
+                 path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    y = ids = None
+    taken = []
     if label_column is not None:
         col = _column(frame, label_column, path)
         y = frame[col].to_numpy()
-        frame = frame.drop(columns=[col])
+        taken.append(col)
+    if id_column is not None:
+        col = _column(frame, id_column, path, "id")
+        if col in taken:  # e.g. label_column=0 and id_column="0" in a file without a header
+            raise ConfigError(
+                f"id_column={id_column!r} and label_column={label_column!r} name the same column of {path}; "
+                "the ids and the labels must be different columns"
+            )
+        ids = _ids(frame[col])
+        taken.append(col)
+    frame = frame.drop(columns=taken)
     if frame.shape[1] == 0:
-        raise DataError(f"{path}: no feature columns left besides the labels")
+        left = "the labels" if id_column is None else "the ids" if label_column is None else "the ids and labels"
+        raise DataError(f"{path}: no feature columns left besides {left}")
     hint = "fix or drop it, or pass it as label_column if it holds the labels"
-    return to_float(frame, path, hint), y
+    if id_column is None:
+        hint += " (or as id_column if it holds sample ids)"
+    return to_float(frame, path, hint), y, ids
 
 
 def _load_npz(path: Path, label_column: object) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            keys = list(arrays.keys())
-            y_key = label_column if label_column is not None else next((k for k in Y_KEYS if k in keys), None)
-            if y_key is not None and y_key not in keys:
-                raise DataError(f"{path}: no array {y_key!r} for labels; arrays are {keys}")
-            rest = [k for k in keys if k != y_key]
-            x_key = next((k for k in X_KEYS if k in keys), rest[0] if len(rest) == 1 else None)
-            if x_key is None:
-                raise DataError(f"{path}: no data array; name it one of {', '.join(X_KEYS)} (arrays are {keys})")
-            return arrays[x_key], (arrays[y_key] if y_key is not None else None)
-    except (ValueError, OSError, EOFError) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path} is not a readable .npz of numeric arrays ({exc})") from exc
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npy of numbers ({exc}); save a numeric array") from exc
+    with open_npz(path) as arrays:
+        keys = list(arrays.keys())
+        y_key = label_column if label_column is not None else next((k for k in Y_KEYS if k in keys), None)
+        if y_key is not None and y_key not in keys:
+            raise DataError(f"{path}: no array {y_key!r} for labels; arrays are {keys}")
+        rest = [k for k in keys if k != y_key]
+        x_key = next((k for k in X_KEYS if k in keys), rest[0] if len(rest) == 1 else None)
+        if x_key is None:
+            raise DataError(f"{path}: no data array; name it one of {', '.join(X_KEYS)} (arrays are {keys})")
+        return npz_array(arrays, x_key, path), (npz_array(arrays, y_key, path) if y_key is not None else None)
 
 
 def check_features(X: object, source: object = "X") -> np.ndarray:
@@ -170,6 +193,28 @@ def encode_labels(values: object, source: object = "labels") -> np.ndarray:
     return codes.astype(np.int64).reshape(-1)
 
 
+def _read_text_labels(path: Path) -> np.ndarray:
+    """One label per line of a UTF-8 text file (``.gz`` too); a header line above numbers is skipped."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig") as fh:
+            lines = [line.strip() for line in fh]
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start:exc.start + 1].hex()
+        raise DataError(
+            f"labels file {path} is not UTF-8 text (byte 0x{bad} at offset {exc.start}); save it as UTF-8"
+        ) from exc
+    except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+        raise DataError(f"labels file {path} cannot be read ({exc}); check the file") from exc
+    while lines and not lines[-1]:
+        lines.pop()
+    if len(lines) > 1 and not _is_number(lines[0]) and all(_is_number(v) for v in lines[1:]):
+        lines = lines[1:]  # a header line above numeric labels
+    if all(_is_number(v) for v in lines):
+        return np.array([float(v) if v else np.nan for v in lines])
+    return np.array(lines, dtype=object)
+
+
 def read_labels(labels: object, engine: str = "pandas") -> np.ndarray:
     """Raw label values from a path (.npy, .npz, .csv, .tsv, .txt, .parquet) or an array.
 
@@ -182,34 +227,26 @@ def read_labels(labels: object, engine: str = "pandas") -> np.ndarray:
         raise DataError(f"labels file {path} not found; check the path")
     kind = _kind(path, ("npy", "npz", "csv", "tsv", "txt", "parquet"))
     if kind == "npy":
-        return _load_npy(path)
+        return load_npy(path)
     if kind == "npz":
-        with np.load(path, allow_pickle=False) as arrays:
+        with open_npz(path) as arrays:
             keys = list(arrays.keys())
             key = next((k for k in Y_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
             if key is None:
                 raise DataError(f"{path}: no labels array; name it one of {', '.join(Y_KEYS)} (arrays are {keys})")
-            return arrays[key]
+            return npz_array(arrays, key, path)
     if kind == "txt":
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            lines = [line.strip() for line in fh]
-        while lines and not lines[-1]:
-            lines.pop()
-        if len(lines) > 1 and not _is_number(lines[0]) and all(_is_number(v) for v in lines[1:]):
-            lines = lines[1:]  # a header line above numeric labels
-        if all(_is_number(v) for v in lines):
-            return np.array([float(v) if v else np.nan for v in lines])
-        return np.array(lines, dtype=object)
+        return _read_text_labels(path)
     frame = _read_frame(path, kind, engine)
     if frame.shape[1] != 1:
         raise DataError(f"labels file {path} has {frame.shape[1]} columns; give a single column of labels")
     return frame.iloc[:, 0].to_numpy()
 
 
-def load_file(path: str | os.PathLike, labels: object = None, label_column: object = None,
-              *, engine: str = "pandas") -> tuple[np.ndarray, np.ndarray | None]:
-    """Load a user's data file.
+def load_file_with_ids(path: str | os.PathLike, labels: object = None, label_column: object = None, *,
+                       engine: str = "pandas",
+                       id_column: object = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Load a user's data file, keeping an id column apart from the features.
 
     Parameters
     ----------
@@ -225,36 +262,69 @@ def load_file(path: str | os.PathLike, labels: object = None, label_column: obje
     engine : {"pandas", "cudf"}
         Parser of CSV/TSV tables: ``"cudf"`` parses them with ``cudf.read_csv``
         on the GPU (cuDF is imported only then); X and y are NumPy either way.
+    id_column : str or int, optional
+        Column of a ``.csv``/``.tsv``/``.parquet`` table holding sample ids
+        (name, or 0-based number without a header); it is removed from X and
+        returned as ``ids``. Must differ from ``label_column``.
 
     Returns
     -------
     X : ndarray of float32 (n, d), C-contiguous, finite
     y : ndarray of int64 (n,) coded 0..k-1, or None
+    ids : ndarray (n,) of the id column's values, or None
+        Integers when the column holds integers, else strings ('' where missing).
     """
     path = Path(path).expanduser()
     check_engine(engine)
     if labels is not None and label_column is not None:
         raise ConfigError("pass either labels (a separate file) or label_column, not both")
+    if id_column is not None and id_column == label_column:
+        raise ConfigError(
+            f"id_column={id_column!r} and label_column={label_column!r} name the same column; "
+            "the ids and the labels must be different columns"
+        )
     if not path.is_file():
         raise DataError(f"data file {path} not found; check the path")
     kind = _kind(path, _X_KINDS)
+    if id_column is not None and kind in ("npy", "npz"):
+        raise ConfigError(
+            f"id_column={id_column!r} needs a table with columns (.csv, .tsv, .parquet), "
+            f"but {path} is a .{kind} file; drop id_column and keep the ids apart"
+        )
+    ids = None
     if kind == "npy":
         if label_column is not None:
             raise ConfigError(f"{path}: a .npy file holds X only; pass labels=PATH instead of label_column")
-        X, y = _load_npy(path), None
+        X, y = load_npy(path), None
     elif kind == "npz":
         X, y = _load_npz(path, label_column)
     else:
-        X, y = _split_frame(_read_frame(path, kind, engine), label_column, path)
+        X, y, ids = _split_frame(_read_frame(path, kind, engine), label_column, id_column, path)
     X = check_features(X, path)
     if labels is not None:
         if y is not None:
             log.info("%s: using the labels in %s, not those inside the data file", path, labels)
         y = read_labels(labels, engine)
     if y is None:
-        return X, None
+        return X, None, ids
     source = labels if isinstance(labels, (str, os.PathLike)) else path
     y = encode_labels(y, source)
     if len(y) != len(X):
         raise DataError(f"{source}: {len(y)} labels for {len(X)} samples in {path}; give exactly one label per row")
+    return X, y, ids
+
+
+def load_file(path: str | os.PathLike, labels: object = None, label_column: object = None, *,
+              engine: str = "pandas", id_column: object = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Load a user's data file: :func:`load_file_with_ids` without the ids.
+
+    Parameters are those of :func:`load_file_with_ids`; an ``id_column`` is
+    still removed from X.
+
+    Returns
+    -------
+    X : ndarray of float32 (n, d), C-contiguous, finite
+    y : ndarray of int64 (n,) coded 0..k-1, or None
+    """
+    X, y, _ = load_file_with_ids(path, labels, label_column, engine=engine, id_column=id_column)
     return X, y

@@ -158,6 +158,8 @@ def to_float(frame: pd.DataFrame, source: object, hint: str = "fix or replace th
     import numpy as np
     import pandas as pd
 
+    if frame.shape[0] == 0:  # a header alone: no row to point at
+        raise DataError(f"{name_of(source)} has no data rows; {hint}")
     for col in frame.columns:
         series = frame[col]
         if series.dtype.kind in "biuf":

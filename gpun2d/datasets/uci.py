@@ -7,7 +7,8 @@
   separated floats (561 per row) and labels 1-6 (shifted to 0-5); read
   from the extracted folder, from ``UCI HAR Dataset.zip``, or from that zip
   nested inside UCI's ``human+activity+recognition+using+smartphones.zip``,
-  always straight from memory without extracting.
+  always straight from memory without extracting, each member under the
+  cap of :data:`gpun2d.datasets.archives.MAX_MEMBER_BYTES`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .archives import read_member
 from .textio import Source, as_buffer, name_of, read_table, to_float
 
 log = logging.getLogger(__name__)
@@ -72,9 +74,9 @@ def verify_pendigits(path: Path, n_rows: int) -> None:
         raise DataError(f"{path}: {len(X)} rows, expected {n_rows}")
 
 
-def _read_har(sources: Mapping[str, Source]) -> tuple[np.ndarray, np.ndarray]:
+def _read_har_splits(sources: Mapping[str, Source]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     # Whitespace-separated tables: pandas parses them (cuDF splits on one character only).
-    xs, ys = [], []
+    splits = {}
     for split in ("train", "test"):
         xsrc, ysrc = sources[f"x_{split}"], sources[f"y_{split}"]
         x = to_float(read_table(xsrc, sep=None, header=None), xsrc)
@@ -87,11 +89,18 @@ def _read_har(sources: Mapping[str, Source]) -> tuple[np.ndarray, np.ndarray]:
         bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
         if bad.size:
             raise DataError(f"{name_of(xsrc)}: {bad.size} rows are short or non-numeric (first: data row {bad[0]})")
-        xs.append(x)
-        ys.append(y - 1)
-    if xs[0].shape[1] != xs[1].shape[1]:
-        raise DataError(f"HAR train has {xs[0].shape[1]} features but test has {xs[1].shape[1]}")
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+        splits[split] = (x, y - 1)
+    if splits["train"][0].shape[1] != splits["test"][0].shape[1]:
+        raise DataError(
+            f"HAR train has {splits['train'][0].shape[1]} features but test has {splits['test'][0].shape[1]}"
+        )
+    return splits
+
+
+def _read_har(sources: Mapping[str, Source]) -> tuple[np.ndarray, np.ndarray]:
+    splits = _read_har_splits(sources)
+    return (np.concatenate([x for x, _ in splits.values()]).astype(np.float32),
+            np.concatenate([y for _, y in splits.values()]))
 
 
 def read_har_folder(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +130,7 @@ def _open_har_zip(path: Path) -> tuple[zipfile.ZipFile, dict[str, str]]:
         with zf:
             inner = [n for n in zf.namelist() if n.endswith(".zip") and not n.startswith("__MACOSX/")]
             for name in inner:
-                nested = zipfile.ZipFile(io.BytesIO(zf.read(name)))
+                nested = zipfile.ZipFile(io.BytesIO(read_member(zf, name, path)))
                 members = _har_members(nested)
                 if members is not None:
                     log.debug("%s: reading HAR from nested %s", path, name)
@@ -134,19 +143,45 @@ def _open_har_zip(path: Path) -> tuple[zipfile.ZipFile, dict[str, str]]:
     )
 
 
-def read_har_zip(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
-    """``UCI HAR Dataset.zip`` or UCI's outer zip, read without extracting."""
-    path = Path(files["zip"])
+def _har_zip_sources(path: Path) -> dict[str, Source]:
+    """The four HAR tables of a zip as named in-memory files, each read under the member cap."""
     zf, members = _open_har_zip(path)
     with zf:
-        sources = {role: as_buffer(zf.read(m), f"{path}!{m}") for role, m in members.items()}
-    return _read_har(sources)
+        sources = {}
+        for role, member in members.items():
+            data = read_member(zf, member, path)
+            if not data.strip():
+                raise DataError(f"{path}!{member} is empty; is this the HAR archive?")
+            sources[role] = as_buffer(data, f"{path}!{member}")
+    return sources
 
 
-def verify_har_zip(path: Path) -> None:
-    """Structure check of a downloaded HAR zip: the four tables are inside."""
-    zf, _ = _open_har_zip(path)
-    zf.close()
+def read_har_zip(files: Mapping[str, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """``UCI HAR Dataset.zip`` or UCI's outer zip, read without extracting."""
+    return _read_har(_har_zip_sources(Path(files["zip"])))
+
+
+def verify_har_zip(path: Path, n_train: int | None = None, n_test: int | None = None,
+                   n_features: int | None = None) -> None:
+    """Structure check of a downloaded HAR zip before it is cached (UCI publishes no checksum).
+
+    The four tables must be inside, within the member size cap, and parse
+    (numbers, labels 1-6, one label per row); with counts given, each split
+    must hold ``n_train`` / ``n_test`` rows of ``n_features`` values.
+    """
+    splits = _read_har_splits(_har_zip_sources(Path(path)))
+    for split, expected in (("train", n_train), ("test", n_test)):
+        x = splits[split][0]
+        if expected is not None and len(x) != expected:
+            raise DataError(
+                f"{path}: the HAR {split} split has {len(x)} rows, expected {expected}; "
+                "this is not the UCI HAR archive or it is damaged"
+            )
+        if n_features is not None and x.shape[1] != n_features:
+            raise DataError(
+                f"{path}: the HAR {split} split has {x.shape[1]} features, expected {n_features}; "
+                "this is not the UCI HAR archive or it is damaged"
+            )
 
 
 def read_sklearn_digits() -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__, registry
+from .. import registry
 from ..devices import Device, resolve_device
 from ..errors import ConfigError
 from ..handoff import to_numpy
@@ -26,6 +26,7 @@ from ..metrics import evaluate
 from ..report import now_iso, write_json
 from ..runner import DataSource, LoadedData, load_data, resolve_n_clusters
 from ..stages import StageContext
+from ..version import __version__
 from . import storage
 from .plan import RunSpec, StudyConfig, plan_runs
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, registry
+from .. import registry
 from ..atomic import atomic_path
 from ..report import command_line, now_iso, package_versions, write_json
+from ..version import __version__
 from . import storage
 from .plan import PAPER, StudyConfig
 

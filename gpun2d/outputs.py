@@ -1,0 +1,153 @@
+"""Result folders that are never lost: reserved before the work, published whole at the end.
+
+:class:`ResultFolder` checks, before any compute, that the folder can be
+written and is not an earlier result (replaced only with ``overwrite=True``),
+and takes a lock beside it, so two processes cannot both write it. The result
+is written into a hidden temporary folder beside it and renamed into place at
+the end; an interrupted job removes its temporary folder, and one left by a
+killed process is removed by the next job that reserves the same folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .atomic import umask_mode
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+class ResultFolder:
+    """The folder ``out`` a job will publish; use as a context manager around the whole job.
+
+    Parameters
+    ----------
+    out : path
+        Where the result appears, complete, when the job succeeds.
+    owned : tuple of str
+        File names a result of this kind holds (anything else in an existing
+        ``out`` is someone else's, never replaced).
+    overwrite : bool
+        Replace an earlier result in ``out``; without it an existing,
+        non-empty ``out`` is refused before any work.
+    """
+
+    def __init__(self, out: str | Path, owned: tuple[str, ...], overwrite: bool = False):
+        self.out, self.owned, self.overwrite = Path(out), tuple(owned), overwrite
+        self.lock = self.out.with_name(f".{self.out.name}.lock")
+        self._locked = False
+
+    # ------------------------------------------------------------- reserve
+    def __enter__(self) -> ResultFolder:
+        self.check()
+        self._take_lock()
+        try:
+            self._remove_stale_temps()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._release()
+
+    def check(self) -> None:
+        """Fail now, before any work, if the result could not be published."""
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"out={out} exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()):
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in self.owned)
+            if foreign:
+                raise ConfigError(f"out={out} already holds other files ({', '.join(foreign[:3])}); "
+                                  "choose another out=FOLDER")
+            if not self.overwrite:
+                raise ConfigError(f"out={out} already holds a result; replace it with overwrite=True, "
+                                  "or choose another out=FOLDER")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
+            os.rmdir(probe)
+        except OSError as exc:
+            raise ConfigError(f"out={out} cannot be written ({exc.strerror or exc}); "
+                              "choose another out=FOLDER") from None
+
+    def _take_lock(self) -> None:
+        for _ in range(2):
+            try:
+                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = self._lock_owner()
+                if pid is not None and _pid_alive(pid):
+                    raise ConfigError(f"out={self.out} is being written by another gpun2d process (pid {pid}); "
+                                      "wait for it, or choose another out=FOLDER") from None
+                log.warning("removing the stale lock %s of a process that no longer runs", self.lock)
+                self.lock.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            self._locked = True
+            return
+        raise ConfigError(f"out={self.out}: cannot take the lock {self.lock}; remove it if no gpun2d job runs")
+
+    def _lock_owner(self) -> int | None:
+        try:
+            return int(self.lock.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _release(self) -> None:
+        if self._locked:
+            self.lock.unlink(missing_ok=True)
+            self._locked = False
+
+    def _remove_stale_temps(self) -> None:
+        """Temporary folders of ``out`` left by a killed job (we hold the lock, so none is in use)."""
+        for stale in self.out.parent.glob(f".{self.out.name}.*.tmp"):
+            log.warning("removing %s, left by an interrupted gpun2d job", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+    # ------------------------------------------------------------- publish
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A temporary folder beside ``out``; when the block succeeds it becomes ``out``."""
+        if not self._locked:
+            raise RuntimeError("ResultFolder.staging() outside its 'with' block")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
+        os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes it private; the result should not be
+        try:
+            yield tmp
+            self._publish(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _publish(self, tmp: Path) -> None:
+        out = self.out
+        if out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # an empty folder the user made for the result
+        if not out.exists():
+            os.rename(tmp, out)
+            return
+        self.check()  # still ours to replace (overwrite=True and only our kind of files)
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)

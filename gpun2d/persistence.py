@@ -1,0 +1,142 @@
+"""A fitted N2D on disk: one folder, a manifest and each stage's state, loadable on any device.
+
+The folder holds ``model.json`` (format, versions, the estimator's parameters,
+the data's shape, each stage's metadata and the SHA-256 of every file) and the
+files the stages write (:class:`gpun2d.stages.Persistent`): ``autoencoder.pt``
+(read with ``torch.load(weights_only=True)``), ``manifold.npz`` and
+``cluster.npz`` (read with ``allow_pickle=False``). Nothing is unpickled, and
+:func:`load_model` refuses a folder whose files do not match their checksums;
+still, load only model folders you trust, as with any model file.
+
+A model fitted on the GPU loads on a CPU-only machine and the other way round:
+the state is plain arrays, and new points are placed by :mod:`gpun2d.placement`
+on whichever device the model is loaded to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import registry
+from .devices import resolve_device
+from .errors import DataError
+from .handoff import to_numpy
+from .report import now_iso, package_versions, write_json
+from .stages import StageContext
+from .version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .estimator import N2D
+
+log = logging.getLogger(__name__)
+
+FORMAT = "gpun2d-model/1"
+MANIFEST = "model.json"
+MODEL_FILES = (MANIFEST, "autoencoder.pt", "manifold.npz", "cluster.npz")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _jsonable_params(model: N2D) -> dict:
+    params = {}
+    for name, value in model.get_params().items():
+        if callable(value):
+            continue
+        params[name] = str(value) if isinstance(value, Path) or name == "device" else value
+    params["hidden"] = list(params["hidden"])
+    return params
+
+
+def write_model(model: N2D, folder: str | Path) -> list[str]:
+    """Write ``model``'s files and manifest into the existing ``folder``; returns the file names."""
+    folder = Path(folder)
+    stages, files = {}, {}
+    for stage in registry.STAGES:
+        part = model.fitted_stage(stage.key)
+        meta = part.save_state(folder)
+        stages[stage.key] = {"name": getattr(model, stage.param), **meta}
+        for name in meta["files"]:
+            files[name] = sha256(folder / name)
+    names = getattr(model, "feature_names_in_", None)
+    manifest = {
+        "format": FORMAT,
+        "gpun2d": __version__,
+        "created": now_iso(),
+        "versions": package_versions(),
+        "params": _jsonable_params(model),
+        "seed": int(model.seed_),
+        "n_features_in": int(model.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "fitted_on": {"device": str(model.device_), "n_samples": int(model.embedding_tensor_.shape[0])},
+        "stages": stages,
+        "files": files,
+    }
+    write_json(manifest, folder / MANIFEST)
+    return [MANIFEST, *files]
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The checked manifest of a model folder: right format, every file present and matching its checksum."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        older = (folder / "results.json").is_file()
+        hint = " (a run folder from before models were saved; run it again)" if older else ""
+        raise DataError(f"{folder} is not a gpun2d model folder: {MANIFEST} is missing{hint}")
+    try:
+        manifest = json.loads(path.read_text())
+        fmt = manifest["format"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not a gpun2d model manifest ({type(exc).__name__}: {exc})") from None
+    if fmt != FORMAT:
+        raise DataError(f"{path} has format {fmt!r}; this gpun2d {__version__} reads {FORMAT!r}")
+    for name, digest in manifest["files"].items():
+        file = folder / name
+        if Path(name).name != name or not file.is_file():
+            raise DataError(f"{folder} lacks {name}, which {MANIFEST} lists; the model folder is incomplete")
+        if sha256(file) != digest:
+            raise DataError(f"{file} does not match its checksum in {MANIFEST}: the model folder was changed or "
+                            "damaged; load only model folders you trust")
+    return manifest
+
+
+def load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
+    """The fitted ``estimator`` (:class:`~gpun2d.N2D`) saved in ``folder``, on ``device`` (auto, cpu or cuda)."""
+    manifest = read_manifest(folder)
+    folder = Path(folder)
+    params = {k: v for k, v in manifest["params"].items() if k in estimator._get_param_names()}
+    params["hidden"] = tuple(params["hidden"])
+    model = estimator.from_config(params, device=device)
+    model.device_ = resolve_device(device)
+    model.seed_ = int(manifest["seed"])
+    model.n_features_in_ = int(manifest["n_features_in"])
+    if manifest.get("feature_names_in") is not None:
+        model.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    ctx = StageContext(model.get_params(), model.n_clusters, model.device_, model.seed_)
+    fitted = {}
+    for stage in registry.STAGES:
+        meta = manifest["stages"][stage.key]
+        part = registry.lookup(stage.key, meta["name"], model.device_.type.value)
+        fitted[stage.key] = part.build(ctx).load_state(folder, meta, model.device_.torch)
+    model.embedder_, model.manifold_, model.cluster_model_ = (fitted[s.key] for s in registry.STAGES)
+    model.history_, model.timings_ = [], {}
+    model.backends_ = {s.key: registry.lookup(s.key, manifest["stages"][s.key]["name"],
+                                              model.device_.type.value).backend for s in registry.STAGES}
+    embedding = model.manifold_.embedding_
+    model.embedding_tensor_ = embedding
+    model.labels_tensor_ = model.cluster_model_.predict(embedding)
+    model.embedding_, model.labels_ = to_numpy(embedding), to_numpy(model.labels_tensor_)
+    log.info("loaded a model fitted on %s from %s onto %s", manifest["fitted_on"]["device"], folder, model.device_)
+    return model

@@ -1,0 +1,87 @@
+"""One ``gpun2d predict``: a saved model labels new rows, and the result folder is written.
+
+Each row's cluster depends on that row alone (:mod:`gpun2d.placement`), so
+predicting in chunks, one by one or all together gives the same labels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets
+from .errors import ConfigError
+from .estimator import N2D
+from .handoff import to_numpy
+from .metrics import evaluate
+from .outputs import ResultFolder
+from .persistence import read_manifest
+from .report import command_line, now_iso, package_versions, write_clusters_csv, write_json
+from .version import __version__
+
+PREDICT_FILES = ("predict.json", "clusters.csv")
+
+
+@dataclass
+class PredictConfig:
+    """What ``gpun2d predict`` was asked: the model folder, the rows, where the result goes."""
+
+    model: Path
+    input_path: Path
+    out: Path
+    labels_path: Path | None = None
+    label_column: str | None = None
+    id_column: str | None = None
+    device: str = "auto"
+    overwrite: bool = False
+
+
+def predict_file(config: PredictConfig, on_stage=None) -> dict:
+    """Label every row of ``config.input_path`` with the saved model; returns ``predict.json``'s content."""
+    read_manifest(config.model)  # a bad model folder fails before anything else
+    with ResultFolder(config.out, PREDICT_FILES, overwrite=config.overwrite) as target:
+        if on_stage:
+            on_stage("load")
+        start = time.perf_counter()
+        model = N2D.load(config.model, device=config.device)
+        engine = "cudf" if model.device_.torch.type == "cuda" else "pandas"
+        X, y, ids = datasets.load_file_with_ids(config.input_path, labels=config.labels_path,
+                                                label_column=config.label_column, engine=engine,
+                                                id_column=config.id_column)
+        if X.shape[1] != model.n_features_in_:
+            raise ConfigError(f"{config.input_path} has {X.shape[1]} features but the model was fitted on "
+                              f"{model.n_features_in_}; give the same columns it was fitted on")
+        load_seconds = time.perf_counter() - start
+        if on_stage:
+            on_stage("predict")
+        start = time.perf_counter()
+        coordinates = model.transform(X)
+        labels = to_numpy(model.cluster_model_.predict(coordinates))
+        probability = None
+        if hasattr(model.cluster_model_, "predict_proba"):
+            probability = to_numpy(model.cluster_model_.predict_proba(coordinates)).max(axis=1)
+        predict_seconds = time.perf_counter() - start
+        summary = {
+            "gpun2d": __version__,
+            "created": now_iso(),
+            "command": command_line(),
+            "model": str(config.model),
+            "input": str(config.input_path),
+            "n_samples": int(X.shape[0]),
+            "device": {"requested": config.device, "resolved": str(model.device_), "name": model.device_.describe()},
+            "sizes": np.bincount(labels, minlength=model.n_clusters).tolist(),
+            "metrics": evaluate(y, labels) if y is not None else None,
+            "timings": {"load": load_seconds, "predict": predict_seconds},
+            "versions": package_versions(),
+            "files": list(PREDICT_FILES),
+        }
+        if on_stage:
+            on_stage("write")
+        with target.staging() as folder:
+            write_clusters_csv(labels, folder / "clusters.csv", y, ids=ids, probability=probability,
+                               id_name=config.id_column or "id")
+            write_json(summary, folder / "predict.json")
+    return summary

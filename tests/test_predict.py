@@ -1,0 +1,145 @@
+"""A model you can keep: N2D.save / N2D.load, the run folder as a model, and ``gpun2d predict``."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from sklearn.exceptions import NotFittedError
+
+from gpun2d import N2D
+from gpun2d.cli import cli
+from gpun2d.errors import ConfigError, DataError
+
+SMALL = dict(epochs=5, cluster_n_init=2, random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def split(digits):
+    X, y = digits
+    order = np.random.default_rng(0).permutation(len(X))
+    return X[order[:1400]], y[order[:1400]], X[order[1400:]], y[order[1400:]]
+
+
+@pytest.fixture(scope="module")
+def fitted(split):
+    torch.set_num_threads(2)
+    return N2D(10, **SMALL).fit(split[0])
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    return fitted.save(tmp_path_factory.mktemp("models") / "digits")
+
+
+def test_training_rows_predict_their_own_labels(fitted, split):
+    np.testing.assert_array_equal(fitted.predict(split[0]), fitted.labels_)
+
+
+def test_a_rows_cluster_does_not_depend_on_its_batch(fitted, split):
+    new = split[2][:150]
+    together = fitted.predict(new)
+    one_by_one = np.concatenate([fitted.predict(new[i : i + 1]) for i in range(len(new))])
+    np.testing.assert_array_equal(one_by_one, together)
+
+
+def test_saved_model_predicts_exactly_as_the_fitted_one(fitted, saved, split):
+    loaded = N2D.load(saved, device="cpu")
+    new = split[2]
+    np.testing.assert_array_equal(loaded.predict(new), fitted.predict(new))
+    np.testing.assert_array_equal(loaded.labels_, fitted.labels_)
+    np.testing.assert_allclose(loaded.predict_proba(new[:20]), fitted.predict_proba(new[:20]))
+    assert loaded.get_params() == {**fitted.get_params(), "device": "cpu"}
+    assert loaded.n_features_in_ == 64 and loaded.backends_["manifold"] == "umap-learn"
+
+
+def test_manifest_records_what_the_model_is(saved):
+    manifest = json.loads((saved / "model.json").read_text())
+    assert manifest["format"] == "gpun2d-model/1" and manifest["n_features_in"] == 64
+    assert set(manifest["files"]) == {"autoencoder.pt", "manifold.npz", "cluster.npz"}
+    assert manifest["stages"]["cluster"]["name"] == "gmm" and manifest["params"]["n_clusters"] == 10
+    assert manifest["fitted_on"] == {"device": "cpu", "n_samples": 1400}
+
+
+def test_a_changed_file_is_refused(saved, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(saved, copy)
+    with open(copy / "cluster.npz", "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(DataError, match="cluster.npz does not match its checksum"):
+        N2D.load(copy)
+    (copy / "manifold.npz").unlink()
+    with pytest.raises(DataError, match="lacks manifold.npz"):
+        N2D.load(copy)
+    with pytest.raises(DataError, match="is not a gpun2d model folder: model.json is missing"):
+        N2D.load(tmp_path)
+
+
+def test_save_never_replaces_unless_asked(fitted, saved):
+    before = (saved / "model.json").read_text()
+    with pytest.raises(ConfigError, match="already holds a result"):
+        fitted.save(saved)
+    assert (saved / "model.json").read_text() == before
+    fitted.save(saved, overwrite=True)
+
+
+def test_unfitted_model_cannot_save_or_predict(tmp_path, split):
+    with pytest.raises(NotFittedError):
+        N2D(3).save(tmp_path / "m")
+    with pytest.raises(NotFittedError):
+        N2D(3).predict(split[2])
+
+
+def test_pickling_keeps_a_working_model(fitted, split):
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict(split[2][:30]), fitted.predict(split[2][:30]))
+
+
+def test_kmeans_models_round_trip(split, tmp_path):
+    model = N2D(10, cluster="kmeans", **SMALL).fit(split[0][:600])
+    loaded = N2D.load(model.save(tmp_path / "km"))
+    np.testing.assert_array_equal(loaded.predict(split[2]), model.predict(split[2]))
+    assert not hasattr(loaded, "predict_proba")
+
+
+def test_predict_command_round_trips_a_run(tmp_path, split, digits):
+    X, y = digits
+    run = CliRunner().invoke(cli, ["run", "--dataset", "digits", "--epochs", "3", "--cluster-n-init", "2",
+                                   "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")])
+    assert run.exit_code == 0, run.output
+    frame = pd.DataFrame(X, columns=[f"p{i}" for i in range(64)])
+    frame.insert(0, "sku", [f"item-{i}" for i in range(len(X))])
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    result = CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "run"), "--input",
+                                      str(tmp_path / "rows.csv"), "--id-column", "sku", "--device", "cpu",
+                                      "--out", str(tmp_path / "pred")])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == f"results in {tmp_path / 'pred'}/"
+    predicted = pd.read_csv(tmp_path / "pred" / "clusters.csv")
+    fitted = pd.read_csv(tmp_path / "run" / "clusters.csv")
+    assert list(predicted.columns) == ["sku", "cluster", "probability"]
+    assert predicted["sku"].tolist()[:2] == ["item-0", "item-1"]
+    np.testing.assert_array_equal(predicted["cluster"], fitted["cluster"])  # the training rows' own labels
+    assert predicted["probability"].between(0, 1).all()
+    summary = json.loads((tmp_path / "pred" / "predict.json").read_text())
+    assert summary["n_samples"] == len(X) and summary["metrics"] is None
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_model", "is not a gpun2d model folder"),
+    ("features", "has 5 features but the model was fitted on 64"),
+])
+def test_predict_command_errors(tmp_path, saved, case, message):
+    np.save(tmp_path / "five.npy", np.zeros((10, 5), dtype=np.float32))
+    model = tmp_path if case == "no_model" else saved
+    result = CliRunner().invoke(cli, ["predict", "--model", str(model), "--input", str(tmp_path / "five.npy"),
+                                      "--device", "cpu", "--out", str(tmp_path / "pred")])
+    assert result.exit_code == 1 and result.output.startswith("Error:") and message in result.output
+    assert not (tmp_path / "pred").exists()
