@@ -3,7 +3,7 @@
 # Python 3.12); PyTorch's CUDA 13.0 build and gpun2d are added on top.
 #
 #   docker build -t gpun2d .
-#   docker run --rm --gpus all -v "$PWD/results:/results" gpun2d bench --datasets mnist-test
+#   docker run --rm --gpus all -v "$PWD/results:/results" gpun2d bench -d mnist-test
 #   docker run --rm --gpus all -v "$PWD/data:/data" -v "$PWD/results:/results" gpun2d run --dataset fashion
 #   docker run --rm --gpus all -v "$PWD/results:/results" gpun2d study --dataset mnist-test --seeds 5
 #

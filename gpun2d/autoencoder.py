@@ -98,5 +98,6 @@ def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> Au
         model = AutoEncoder(config["n_features"], config["n_latent"], config["hidden"])
         model.load_state_dict(blob["state_dict"])
     except Exception as exc:  # unpickling, missing keys, shape mismatch: all mean a bad file
-        raise DataError(f"{path} is not a gpun2d autoencoder file ({type(exc).__name__}: {exc})") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"{path} is not a gpun2d autoencoder file ({type(exc).__name__}: {reason[:200]})") from None
     return model.to(device)

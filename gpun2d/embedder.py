@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .autoencoder import AutoEncoder, load_autoencoder, save_autoencoder
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .stages import StageContext
 from .training import TrainOptions, train_autoencoder
 
@@ -63,6 +63,9 @@ class AutoencoderEmbedder:
             self.module_ = load_autoencoder(self.weights, self.device)
             if self.module_.n_features != X.shape[1]:
                 raise DataError(f"{self.weights} expects {self.module_.n_features} features but X has {X.shape[1]}")
+            if self.module_.n_latent != self.n_latent:
+                raise ConfigError(f"ae_weights={self.weights} has a {self.module_.n_latent}-wide bottleneck, but "
+                                  f"n_clusters={self.n_latent}; N2D's bottleneck is one unit per cluster")
             log.info("loaded autoencoder from %s; skipping training", self.weights)
             self.history_ = []
             return self

@@ -19,3 +19,4 @@ class ConfigError(GPUN2DError, ValueError):
 
 class DataTypeError(DataError, TypeError):
     """Input data holds values that are not numbers (strings, objects)."""
+

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
@@ -32,6 +33,12 @@ from .manifold import INITS, KNN_SOURCES
 from .stages import StageContext
 
 log = logging.getLogger(__name__)
+
+class ParameterError(ConfigError, InvalidParameterError):
+    """A parameter of N2D is outside its declared range: both scikit-learn's InvalidParameterError and
+    gpun2d's ConfigError, so either kind of caller recognises it (here, not in gpun2d.errors, which
+    must stay free of scikit-learn for the CLI's start-up)."""
+
 
 def _cluster_model_has(method: str):
     """For :func:`available_if`: the fitted (or, unfitted, the chosen) clusterer offers ``method``."""
@@ -216,12 +223,39 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
                             "clean or impute them first")
         return tensor
 
-    def _check_size(self, n_samples: int) -> None:
+    def _check_size(self, X: torch.Tensor) -> None:
+        n_samples = X.shape[0]
         if n_samples < max(2, self.n_clusters):
             raise DataError(f"X has {n_samples} sample{'s' * (n_samples != 1)}, too few for "
                             f"n_clusters={self.n_clusters} (at least {max(2, self.n_clusters)} are needed)")
         if n_samples <= self.umap_neighbors:
             raise DataError(f"X has {n_samples} samples; UMAP needs more than umap_neighbors={self.umap_neighbors}")
+        dim = self.umap_dim or self.n_clusters
+        if self.umap_dim is not None and dim >= n_samples:
+            raise DataError(f"umap_dim={dim} needs fewer dimensions than the {n_samples} samples of X; "
+                            "a mixture in that many dimensions cannot be estimated")
+        if n_samples < dim + 2:
+            raise DataError(f"X has {n_samples} samples; a UMAP layout in {dim} dimensions needs at least {dim + 2}")
+        distinct = distinct_rows(X)
+        if distinct < self.n_clusters:
+            raise DataError(f"X has only {distinct} distinct rows, too few for n_clusters={self.n_clusters}")
+        if distinct < n_samples / 2:
+            warnings.warn(f"X has only {distinct} distinct rows out of {n_samples}: the clusters of data made "
+                          "mostly of repeated rows reflect the repeats more than any structure", UserWarning,
+                          stacklevel=3)
+
+    def _check_device_options(self) -> None:
+        """Refuse options that would do nothing on the resolved device (rather than record them as used)."""
+        if self.device_.torch.type == "cuda":
+            return
+        for name, active, why in (
+            ("umap_knn", self.umap_knn == "exact", "the exact k-NN graph comes from cuML NearestNeighbors"),
+            ("cuda_graphs", bool(self.cuda_graphs), "CUDA graphs capture GPU work"),
+        ):
+            if active:
+                value = "'exact'" if name == "umap_knn" else "True"
+                raise ConfigError(f"{name}={value} needs the GPU ({why}), but this fit runs on the CPU; "
+                                  f"drop it or use device='cuda'")
 
     # ------------------------------------------------------------------ stages
     def _hooks(self):
@@ -256,13 +290,22 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     def _part(self, stage: str) -> registry.Part:
         return registry.lookup(stage, getattr(self, registry.stage(stage).param), self.device_.type.value)
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None) -> N2D:
         """Train the autoencoder, learn the manifold and cluster; returns ``self``. ``y`` is ignored."""
+        try:
+            return self._fit(X)
+        except InvalidParameterError as exc:  # scikit-learn's check of _parameter_constraints
+            raise ParameterError(str(exc)) from None
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X) -> N2D:
+        if not all(isinstance(width, Integral) and width >= 1 for width in self.hidden):
+            raise ConfigError(f"hidden={self.hidden!r} must list positive integer layer widths")
         self.device_ = resolve_device(self.device)
         parts = {s.key: self._part(s.key) for s in registry.STAGES}  # unknown names fail before any work
+        self._check_device_options()
         Xt = self._check_X(X, reset=True)
-        self._check_size(Xt.shape[0])
+        self._check_size(Xt)
         rng = check_random_state(self.random_state)
         seed = int(self.random_state) if isinstance(self.random_state, Integral) else int(rng.randint(2**31 - 1))
         self.seed_ = seed
@@ -290,7 +333,13 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     def _embed(self, X) -> torch.Tensor:
         check_is_fitted(self, "labels_")
         Xt = self._check_X(X, reset=False)
-        return self.manifold_.transform(self.embedder_.transform(Xt))
+        Z = self.embedder_.transform(Xt)
+        bad = ~torch.isfinite(Z).all(dim=1)
+        if bad.any():
+            top = float(Xt.abs().max())
+            raise DataError(f"the encoder's output overflows for {int(bad.sum())} rows of X (its values reach "
+                            f"{top:.0e}); give new rows on the scale of the training data")
+        return self.manifold_.transform(Z)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then return the training samples' manifold coordinates (``embedding_``)."""
@@ -360,3 +409,10 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         """Write the trained autoencoder so later runs can skip training (``ae_weights``)."""
         check_is_fitted(self, "labels_")
         self.embedder_.save(path)
+
+
+def distinct_rows(X: torch.Tensor) -> int:
+    """How many different rows ``X`` has (rows compared through a fixed random projection, in float64)."""
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    direction = torch.randn(X.shape[1], generator=generator, dtype=torch.float64).to(X.device)
+    return int(torch.unique(X.double() @ direction).numel())

@@ -10,6 +10,7 @@ killed process is removed by the next job that reserves the same folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -34,6 +35,67 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def check_writable(out: Path, where: Path) -> None:
+    """Create ``where`` if needed and prove a folder can be made in it, or a ConfigError about ``out``."""
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=where))
+    except OSError as exc:
+        raise ConfigError(f"out={out} cannot be written ({exc.strerror or exc}); choose another out=FOLDER") from None
+
+
+class FolderLock:
+    """``.NAME.lock`` beside the folder ``out``, holding the owner's pid; one gpun2d job per folder.
+
+    A lock whose process no longer runs is stale: it is removed with a warning.
+    """
+
+    def __init__(self, out: str | Path):
+        self.out = Path(os.path.abspath(out))
+        self.lock = self.out.with_name(f".{self.out.name}.lock")
+        self.held = False
+
+    def __enter__(self) -> FolderLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        for _ in range(2):
+            # the lock appears with its pid already in it (link is atomic), so no reader sees it empty
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.out.name}.", suffix=".lock-new", dir=self.out.parent)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            try:
+                os.link(tmp, self.lock)
+            except FileExistsError:
+                pid = self.owner()
+                if pid is not None and _pid_alive(pid):
+                    raise ConfigError(f"out={self.out} is being written by another gpun2d process (pid {pid}); "
+                                      "wait for it, or choose another out=FOLDER") from None
+                log.warning("removing the stale lock %s of a process that no longer runs", self.lock)
+                self.lock.unlink(missing_ok=True)
+                continue
+            finally:
+                os.unlink(tmp)
+            self.held = True
+            return
+        raise ConfigError(f"out={self.out}: cannot take the lock {self.lock}; remove it if no gpun2d job runs")
+
+    def owner(self) -> int | None:
+        try:
+            return int(self.lock.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        if self.held:
+            self.lock.unlink(missing_ok=True)
+            self.held = False
+
+
 class ResultFolder:
     """The folder ``out`` a job will publish; use as a context manager around the whole job.
 
@@ -50,23 +112,21 @@ class ResultFolder:
     """
 
     def __init__(self, out: str | Path, owned: tuple[str, ...], overwrite: bool = False):
-        self.out, self.owned, self.overwrite = Path(out), tuple(owned), overwrite
-        self.lock = self.out.with_name(f".{self.out.name}.lock")
-        self._locked = False
+        self.out = Path(os.path.abspath(out))  # "." and "" name the current folder, whose name is known
+        self.owned, self.overwrite = tuple(owned), overwrite
+        self.lock = FolderLock(self.out)
 
     # ------------------------------------------------------------- reserve
     def __enter__(self) -> ResultFolder:
         self.check()
-        self._take_lock()
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.lock)
             self._remove_stale_temps()
-        except BaseException:
-            self._release()
-            raise
+            stack.pop_all()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._release()
+        self.lock.release()
 
     def check(self) -> None:
         """Fail now, before any work, if the result could not be published."""
@@ -81,42 +141,8 @@ class ResultFolder:
             if not self.overwrite:
                 raise ConfigError(f"out={out} already holds a result; replace it with overwrite=True, "
                                   "or choose another out=FOLDER")
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
-            os.rmdir(probe)
-        except OSError as exc:
-            raise ConfigError(f"out={out} cannot be written ({exc.strerror or exc}); "
-                              "choose another out=FOLDER") from None
-
-    def _take_lock(self) -> None:
-        for _ in range(2):
-            try:
-                fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                pid = self._lock_owner()
-                if pid is not None and _pid_alive(pid):
-                    raise ConfigError(f"out={self.out} is being written by another gpun2d process (pid {pid}); "
-                                      "wait for it, or choose another out=FOLDER") from None
-                log.warning("removing the stale lock %s of a process that no longer runs", self.lock)
-                self.lock.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                handle.write(str(os.getpid()))
-            self._locked = True
-            return
-        raise ConfigError(f"out={self.out}: cannot take the lock {self.lock}; remove it if no gpun2d job runs")
-
-    def _lock_owner(self) -> int | None:
-        try:
-            return int(self.lock.read_text().strip())
-        except (OSError, ValueError):
-            return None
-
-    def _release(self) -> None:
-        if self._locked:
-            self.lock.unlink(missing_ok=True)
-            self._locked = False
+        # an existing empty folder (a mount point, say) receives the files; otherwise the parent does
+        check_writable(out, out if out.is_dir() else out.parent)
 
     def _remove_stale_temps(self) -> None:
         """Temporary folders of ``out`` left by a killed job (we hold the lock, so none is in use)."""
@@ -128,7 +154,7 @@ class ResultFolder:
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A temporary folder beside ``out``; when the block succeeds it becomes ``out``."""
-        if not self._locked:
+        if not self.lock.held:
             raise RuntimeError("ResultFolder.staging() outside its 'with' block")
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".tmp", dir=self.out.parent))
         os.chmod(tmp, umask_mode(0o777))  # mkdtemp makes it private; the result should not be
@@ -140,8 +166,10 @@ class ResultFolder:
 
     def _publish(self, tmp: Path) -> None:
         out = self.out
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # an empty folder the user made for the result
+        if out.is_dir() and not any(out.iterdir()):  # an empty folder made for the result: fill it
+            for item in tmp.iterdir():
+                os.rename(item, out / item.name)
+            return
         if not out.exists():
             os.rename(tmp, out)
             return

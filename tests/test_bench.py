@@ -42,7 +42,7 @@ def load_script(name: str):
 @pytest.fixture(scope="module")
 def digits_bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "digits"
-    result = invoke("bench", "--datasets", "digits", *TINY, "--no-warmup", "--out", out)
+    result = invoke("bench", "-d", "digits", *TINY, "--no-warmup", "--out", out)
     return result, out
 
 
@@ -99,7 +99,7 @@ def test_summary_speedup_and_spread():
 
 
 def test_unknown_dataset_fails_before_work(tmp_path):
-    result = CliRunner().invoke(cli, ["bench", "--datasets", "mnist-tset", "--device", "cpu", "--out",
+    result = CliRunner().invoke(cli, ["bench", "-d", "mnist-tset", "--device", "cpu", "--out",
                                       str(tmp_path / "x")])
     assert result.exit_code == 1 and "Error: unknown dataset 'mnist-tset'" in result.output
     assert "did you mean 'mnist-test'" in result.output and not (tmp_path / "x").exists()
@@ -107,7 +107,7 @@ def test_unknown_dataset_fails_before_work(tmp_path):
 
 def test_foreign_out_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    result = CliRunner().invoke(cli, ["bench", "--datasets", "digits", "--device", "cpu", "--out", str(tmp_path)])
+    result = CliRunner().invoke(cli, ["bench", "-d", "digits", "--device", "cpu", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "already holds other files" in result.output
 
 

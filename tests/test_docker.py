@@ -185,7 +185,7 @@ def stubbed(tmp_path):
     (("gpun2d",), ["--help"]),
     (("gpun2d", "--version"), ["--version"]),
     (("--version",), ["--version"]),
-    (("-v", "bench", "--datasets", "har"), ["-v", "bench", "--datasets", "har"]),
+    (("-v", "bench", "-d", "har"), ["-v", "bench", "-d", "har"]),
     (("run", "--dataset", "fashion", "--out", "/elsewhere"), ["run", "--dataset", "fashion", "--out", "/elsewhere"]),
     (("study", "-d", "digits", "--seeds", "0,3"), ["study", "-d", "digits", "--seeds", "0,3"]),
     (("datasets", "fetch", "usps"), ["datasets", "fetch", "usps"]),

@@ -49,10 +49,18 @@ def test_foreign_files_are_never_replaced(tmp_path):
     assert (tmp_path / "out" / "thesis.tex").read_text() == "mine"
 
 
-def test_an_empty_folder_is_used(tmp_path):
-    (tmp_path / "out").mkdir()
+def test_an_empty_folder_is_filled_in_place(tmp_path):
+    (tmp_path / "out").mkdir()  # e.g. a mount point, which cannot be removed or replaced
+    inode = (tmp_path / "out").stat().st_ino
     publish(tmp_path / "out")
-    assert (tmp_path / "out" / "results.json").is_file()
+    assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out").stat().st_ino == inode
+
+
+def test_dot_names_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"already holds other files \(notes.txt\)"):
+        publish(".")
 
 
 @pytest.mark.parametrize("make", ["file", "under_a_file", "read_only"])

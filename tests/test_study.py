@@ -253,3 +253,13 @@ def test_vary_cluster_reuses_one_embedding(tmp_path, monkeypatch):
     result = invoke(*args, "--resume")
     assert result.exit_code == 0, result.output
     assert counts == {} and calls == ["digits-cluster-seed1-restarts1"]
+
+
+def test_two_studies_cannot_share_a_folder(tmp_path):
+    from gpun2d.outputs import FolderLock
+
+    out = tmp_path / "busy"
+    with FolderLock(out):
+        result = invoke(*FAST, "--out", out, catch=True)
+    assert result.exit_code == 1 and "is being written by another gpun2d process" in result.output
+    assert not (out / "runs").exists()

@@ -71,6 +71,10 @@ class BenchSettings:
             raise ConfigError("name at least one dataset (e.g. datasets=mnist-test)")
         for name in self.datasets:
             datasets.get_spec(name)  # unknown names fail before any heavy work
+            least = max(datasets.n_classes(name), defaults.UMAP_NEIGHBORS)
+            if self.max_samples is not None and self.max_samples <= least:
+                raise ConfigError(f"max_samples={self.max_samples} is too few for {name} ({datasets.n_classes(name)} "
+                                  f"clusters, UMAP with {defaults.UMAP_NEIGHBORS} neighbours): give more than {least}")
         if self.repeats < 1:
             raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
         if self.epochs < 0:
@@ -83,6 +87,11 @@ class BenchSettings:
         """True when the settings match the paper's, so its minutes are a fair reference."""
         return (self.epochs == PAPER_EPOCHS and self.batch_size == PAPER_BATCH_SIZE
                 and self.max_samples is None and not self.bf16)
+
+    def model_params(self) -> dict:
+        """The N2D parameters of every timed run (the bench's own settings stay out)."""
+        names = ("epochs", "batch_size", "cluster_n_init", "device", "compile", "cuda_graphs", "bf16")
+        return {name: getattr(self, name) for name in names}
 
     @property
     def source(self) -> dict:
@@ -159,7 +168,7 @@ def warm_up(X: np.ndarray, n_clusters: int, settings: BenchSettings, device) -> 
 
     start = time.perf_counter()
     rows = min(X.shape[0], 1000)
-    N2D.from_config(asdict(settings), n_clusters=n_clusters, epochs=min(1, settings.epochs), cluster_n_init=1,
+    N2D.from_config(settings.model_params(), n_clusters=n_clusters, epochs=min(1, settings.epochs), cluster_n_init=1,
                     device=device, umap_neighbors=min(defaults.UMAP_NEIGHBORS, rows - 1)).fit(X[:rows])
     return time.perf_counter() - start
 
@@ -177,7 +186,7 @@ def time_one_run(X: np.ndarray, y: np.ndarray, n_clusters: int, settings: BenchS
     from ..handoff import to_numpy
     from ..metrics import evaluate
 
-    model = N2D.from_config(asdict(settings), n_clusters=n_clusters, device=device, random_state=seed)
+    model = N2D.from_config(settings.model_params(), n_clusters=n_clusters, device=device, random_state=seed)
     on_gpu = device.torch.type == "cuda"
     if on_gpu:
         torch.cuda.reset_peak_memory_stats(device.torch)

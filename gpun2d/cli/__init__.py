@@ -10,13 +10,14 @@ Ctrl-C 130). Importing it loads neither torch nor scikit-learn.
 from __future__ import annotations
 
 import logging
+import signal
 
 import click
 
 from ..version import __version__
 from .bench import bench
 from .datasets import datasets
-from .errors import Group
+from .errors import Group, raise_terminated
 from .predict import predict
 from .run import run
 from .study import study
@@ -41,6 +42,7 @@ for command in (run, predict, study, bench, datasets):
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, raise_terminated)  # clean up as on Ctrl-C, then exit 143
     cli(prog_name="gpun2d")
 
 

@@ -11,16 +11,8 @@ from . import options
 from .errors import Command
 
 
-def _dataset_list(ctx, param, value: str) -> tuple[str, ...]:
-    names = tuple(name.strip() for name in value.split(",") if name.strip())
-    if not names:
-        raise click.BadParameter("name at least one dataset, e.g. --datasets mnist-test")
-    return names
-
-
 @click.command(cls=Command)
-@click.option("--datasets", "datasets", metavar="A,B,...", default=",".join(paper.MINUTES), show_default=True,
-              callback=_dataset_list, help="Comma-separated datasets (see `gpun2d datasets`).")
+@options.datasets
 @options.epochs
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs per dataset (seeds SEED, SEED+1, ...); the report gives the median and range.")
@@ -44,16 +36,19 @@ def bench(datasets: tuple[str, ...], out: Path | None, results_root: Path, overw
 
     Writes bench.json (every run, the machine, versions) and bench.md (the
     table: minutes per stage, the paper's RTX 2080 Ti minutes, speed-up,
-    ACC/NMI of the same runs). Examples:
+    ACC/NMI of the same runs).
+
+    Without -d, the paper's six datasets. Examples:
 
     \b
-      gpun2d bench --datasets mnist-test --repeats 3
-      gpun2d bench --datasets digits,mnist-test --epochs 2 --device cpu --out /tmp/bench
+      gpun2d bench -d mnist-test --repeats 3
+      gpun2d bench -d digits -d mnist-test --epochs 2 --device cpu --out /tmp/bench
     """
     from ..benchmarking import BenchSettings, render_markdown, run_table3, write_report
     from ..outputs import ResultFolder
     from ..report import BENCH_FILES
 
+    datasets = datasets or tuple(paper.MINUTES)  # the paper's Table III
     out = out or options.default_out(results_root, "bench", "+".join(datasets) if len(datasets) < 4 else "paper")
     bench_settings = BenchSettings(datasets=datasets, download=not no_download, **settings)
 

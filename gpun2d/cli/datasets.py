@@ -37,9 +37,12 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
 @datasets.command("fetch")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--data-dir", type=options.PathDir, help="Download into this folder instead of the cache.")
-def fetch(names: tuple[str, ...], data_dir: Path | None) -> None:
+@click.pass_context
+def fetch(ctx: click.Context, names: tuple[str, ...], data_dir: Path | None) -> None:
     """Download and verify datasets into the cache (~/.cache/gpun2d, or $GPUN2D_CACHE)."""
     from .. import datasets as ds
+
+    data_dir = data_dir or ctx.parent.params.get("data_dir")  # `gpun2d datasets --data-dir D fetch` too
 
     for name in names:
         path = ds.fetch(name, data_dir=data_dir, progress=True)

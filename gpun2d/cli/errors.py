@@ -16,6 +16,7 @@ ALIASES = {"download=False": "no_download=True", "download=True": "no_download=F
 """Library parameters whose CLI option is their negation."""
 ALIAS = re.compile(r"\b(?:" + "|".join(map(re.escape, ALIASES)) + r")(?![\w.])")
 
+SNAKE = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w=/.(])")
 PARAM = re.compile(r"\b([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s,;:)]+)")
 
 
@@ -45,7 +46,21 @@ def as_flags(message: str, ctx: click.Context | None) -> str:
         return f"{flag} {value}"
 
     message = ALIAS.sub(lambda m: ALIASES[m.group(0)], message)
-    return PARAM.sub(reword, message)
+    message = PARAM.sub(reword, message)
+
+    def bare(match: re.Match) -> str:  # snake_case names are never plain words: an option's name
+        name = match.group(0)
+        return flags[name][0] if name in flags else name
+
+    return SNAKE.sub(bare, message)
+
+
+class Terminated(Exception):
+    """SIGTERM arrived: unwinds the job like Ctrl-C, so its temporary files are removed."""
+
+
+def raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 class Command(click.Command):
@@ -68,6 +83,9 @@ class Group(click.Group):
             return super().invoke(ctx)
         except GPUN2DError as exc:
             raise click.ClickException(as_flags(str(exc), ctx)) from exc
+        except Terminated:
+            click.echo("Terminated.", err=True)
+            ctx.exit(143)
         except (KeyboardInterrupt, click.exceptions.Abort):
             click.echo("Interrupted.", err=True)
             ctx.exit(130)

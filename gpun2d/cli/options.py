@@ -7,6 +7,7 @@ default device and results folder of every command (the Docker image sets both).
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +27,16 @@ def stack(*options):
     return decorate
 
 
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (click's own lets them through)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 PathDir = click.Path(file_okay=False, path_type=Path)
 PathFile = click.Path(dir_okay=False, path_type=Path)
 
@@ -33,6 +44,8 @@ device = click.option(
     "--device", type=click.Choice(["auto", "cuda", "cpu"]), default=defaults.DEVICE, show_default=True,
     envvar=defaults.DEVICE_ENV, show_envvar=True,
     help="auto: the GPU when torch sees CUDA and cuML imports, else the CPU; cuda: fail if it cannot be used.")
+datasets = click.option("--dataset", "-d", "datasets", metavar="NAME", multiple=True,
+                        help="A known dataset (see `gpun2d datasets`); repeat for several: -d digits -d usps.")
 data_dir = click.option("--data-dir", type=PathDir, help="Folder holding the datasets' files (searched first).")
 no_download = click.option("--no-download", is_flag=True, help="Never download; fail if the files are not on disk.")
 epochs = click.option("--epochs", type=click.IntRange(min=0), default=defaults.EPOCHS, show_default=True,
@@ -94,11 +107,11 @@ model = stack(
                  show_default=True, help="Manifold learner: umap (paper; cuML on the GPU, umap-learn on the CPU)."),
     epochs,
     batch_size,
-    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=defaults.LR, show_default=True,
+    click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=defaults.LR, show_default=True,
                  help="Adam learning rate."),
     click.option("--umap-neighbors", type=click.IntRange(min=2), default=defaults.UMAP_NEIGHBORS, show_default=True,
                  help="UMAP neighbourhood size: larger keeps more global structure."),
-    click.option("--umap-min-dist", type=click.FloatRange(min=0), default=defaults.UMAP_MIN_DIST, show_default=True,
+    click.option("--umap-min-dist", type=FiniteFloat(min=0), default=defaults.UMAP_MIN_DIST, show_default=True,
                  help="UMAP minimum distance: 0 packs each cluster tightly."),
     click.option("--umap-dim", type=click.IntRange(min=1), help="UMAP output dimension [default: n-clusters]."),
     click.option("--umap-init", type=click.Choice(["spectral", "random", "pca"]), default=defaults.UMAP_INIT,

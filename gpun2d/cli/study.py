@@ -29,8 +29,7 @@ def _parsed(parse):
 
 
 @click.command(cls=Command)
-@click.option("--dataset", "-d", "datasets", metavar="NAME", multiple=True, required=True,
-              help="A known dataset (see `gpun2d datasets`); repeat for several.")
+@options.datasets
 @click.option("--seeds", metavar="N|S1,S2,...", default=str(defaults.SEEDS), show_default=True,
               callback=_parsed("parse_seeds"),
               help="A count N (seeds 0..N-1) or a comma list (0,3,7; `7,` is seed 7 alone).")
@@ -71,6 +70,8 @@ def study(datasets: tuple[str, ...], quiet: bool, out: Path | None, results_root
     from ..studies import StudyConfig, run_study
     from ..studies.progress import StudyProgress
 
+    if not datasets:
+        raise click.UsageError("name at least one dataset: -d NAME (repeat for several)")
     if settings["restarts"] and settings["vary"] != "cluster":
         raise click.UsageError("--restarts goes with --vary cluster; use --cluster-n-init for the other studies")
     if out is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +23,14 @@ from ..devices import Device, resolve_device
 from ..errors import ConfigError
 from ..handoff import to_numpy
 from ..metrics import evaluate
+from ..outputs import FolderLock, check_writable
 from ..report import now_iso, write_json
 from ..runner import DataSource, LoadedData, load_data, resolve_n_clusters
 from ..stages import StageContext
 from ..version import __version__
 from . import storage
 from .plan import RunSpec, StudyConfig, plan_runs
+from .report import build_study, write_reports
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def fit_pipeline(X: np.ndarray, n_clusters: int, seed: int, n_init: int, config:
     from ..estimator import N2D
 
     hooks = hooks or Hooks()
-    model = N2D.from_config(asdict(config), n_clusters=n_clusters, cluster_n_init=n_init, device=device,
+    model = N2D.from_config(config.model_params(), n_clusters=n_clusters, cluster_n_init=n_init, device=device,
                             random_state=seed, ae_weights=ae_weights, on_epoch=hooks.on_epoch,
                             on_stage=hooks.on_stage)
     return model.fit(X)
@@ -79,7 +81,7 @@ def fit_pipeline(X: np.ndarray, n_clusters: int, seed: int, n_init: int, config:
 
 def make_clusterer(config: StudyConfig, n_clusters: int, n_init: int, seed: int, device: Device):
     """The study's clusterer, unfitted, from the stage registry (as N2D builds it)."""
-    params = {**asdict(config), "cluster_n_init": n_init}
+    params = {**config.model_params(), "cluster_n_init": n_init}
     return registry.lookup("cluster", config.cluster, device.type.value).build(
         StageContext(params, n_clusters, device, seed))
 
@@ -202,8 +204,6 @@ def existing_record(spec: RunSpec, config: StudyConfig) -> dict | None:
 
 def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
     """Run whatever of the study is not on disk yet, then write the report; returns ``study.json``'s content."""
-    from .report import build_study, write_reports
-
     hooks = hooks or Hooks()
     config.validate()
     out = Path(config.out)
@@ -214,6 +214,13 @@ def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
         if not runs:
             raise ConfigError(f"{out} holds no finished run of this study; run it first (without report_only=True)")
     storage.check_study_dir(out, config.resume or config.report_only)
+    check_writable(out, out)  # before any work; the study writes its runs there as they finish
+    with FolderLock(out):  # one study per folder: a second one would mix their runs
+        return _run_pending(config, runs, done, hooks)
+
+
+def _run_pending(config: StudyConfig, runs: list[RunSpec], done: set[str], hooks: Hooks) -> dict:
+    out = Path(config.out)
     if not config.report_only:  # a study still running there may own those files
         storage.remove_stale_temps(out)
     pending = [spec for spec in runs if spec.name not in done]

@@ -8,6 +8,8 @@ from pathlib import Path
 from .. import defaults, paper, registry
 from ..errors import ConfigError
 
+MODEL_PARAMS = ("epochs", "batch_size", "cluster", "cluster_n_init", "device")
+"""StudyConfig fields that are N2D parameters; ``resume`` and the rest belong to the study."""
 VARY = tuple(stage.short for stage in registry.STAGES)  # ae, manifold, cluster
 DEFAULT_RESTARTS = (1, 10, 30, 100)
 
@@ -90,6 +92,10 @@ class StudyConfig:
     def shared_seed(self) -> int:
         """Seed of the autoencoder (and embedding) that --vary manifold/cluster keep fixed."""
         return self.seeds[0]
+
+    def model_params(self) -> dict:
+        """The N2D parameters every run of the study shares (the job's own settings stay out)."""
+        return {name: getattr(self, name) for name in MODEL_PARAMS}
 
     def fingerprint(self) -> dict:
         """Settings a run's result depends on; a resumed study must match them."""
