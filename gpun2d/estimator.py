@@ -94,6 +94,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         Called after every autoencoder epoch (progress bars).
     on_stage : callable(stage_name) or None
         Called as each stage starts.
+    on_restart : callable(done, total) or None
+        Called after each clustering restart.
     verbose : int
         ``0`` prints nothing; ``1`` prints each stage as it starts and the
         training loss every tenth of the epochs, on standard error.
@@ -137,6 +139,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         "resume": ["boolean"],
         "on_epoch": [callable, None],
         "on_stage": [callable, None],
+        "on_restart": [callable, None],
         "verbose": ["verbose"],
     }
 
@@ -169,6 +172,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         resume: bool = False,
         on_epoch: Callable[[int, float], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
+        on_restart: Callable[[int, int], None] | None = None,
         verbose: int = 0,
     ):
         self.n_clusters = n_clusters
@@ -180,7 +184,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device, self.random_state, self.ae_weights = device, random_state, ae_weights
         self.compile, self.cuda_graphs, self.bf16 = compile, cuda_graphs, bf16
         self.checkpoint_path, self.checkpoint_every, self.resume = checkpoint_path, checkpoint_every, resume
-        self.on_epoch, self.on_stage, self.verbose = on_epoch, on_stage, verbose
+        self.on_epoch, self.on_stage, self.on_restart, self.verbose = on_epoch, on_stage, on_restart, verbose
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> N2D:
@@ -310,7 +314,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         seed = int(self.random_state) if isinstance(self.random_state, Integral) else int(rng.randint(2**31 - 1))
         self.seed_ = seed
         on_stage, on_epoch = self._hooks()
-        ctx = StageContext(self.get_params(), self.n_clusters, self.device_, seed, on_epoch=on_epoch)
+        ctx = StageContext(self.get_params(), self.n_clusters, self.device_, seed, on_epoch=on_epoch,
+                           on_restart=self.on_restart)
         self.timings_: dict[str, float] = {}
         start = time.perf_counter()
         with self._stage("autoencoder", on_stage):

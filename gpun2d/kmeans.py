@@ -138,7 +138,17 @@ class RestartClusterer(ClusterMixin, BaseEstimator):
     @classmethod
     def from_context(cls, ctx: StageContext) -> RestartClusterer:
         """The pipeline's clusterer: ``cluster_n_init`` restarts from the run's seed, on the run's device."""
-        return cls(ctx.n_clusters, n_init=ctx.params["cluster_n_init"], random_state=ctx.seed, device=ctx.device)
+        model = cls(ctx.n_clusters, n_init=ctx.params["cluster_n_init"], random_state=ctx.seed, device=ctx.device)
+        model._on_restart = ctx.on_restart
+        return model
+
+    def _restart_done(self, done: int, total: int) -> None:
+        """Report progress after a restart, when the pipeline asked for it."""
+        callback = getattr(self, "_on_restart", None)
+        if callback is not None:
+            callback(done, total)
+            if done == total:
+                self._on_restart = None  # the fitted model keeps no reference to a progress display
 
     def fit(self, X, y=None):
         """Fit ``n_init`` restarts on ``X`` and keep the best; returns ``self``."""
@@ -290,7 +300,10 @@ class KMeans(RestartClusterer):
     def _fit(self, X: torch.Tensor) -> None:
         seeds = restart_seeds(self.random_state, self.n_init)
         device = resolve_device(self.device)
-        runs = [fit_kmeans_once(X, self.n_clusters, s, device, self.max_iter) for s in seeds]
+        runs = []
+        for seed in seeds:
+            runs.append(fit_kmeans_once(X, self.n_clusters, seed, device, self.max_iter))
+            self._restart_done(len(runs), len(seeds))
         best = min(range(len(runs)), key=lambda i: runs[i].inertia)
         self.labels_, self.cluster_centers_ = runs[best].labels, runs[best].centers
         self.inertia_, self.n_iter_ = runs[best].inertia, runs[best].n_iter

@@ -176,6 +176,7 @@ class GaussianMixture(RestartClusterer):
             )
             if best is None or records[-1]["lower_bound"] > records[best]["lower_bound"]:
                 best, best_model = len(records) - 1, model
+            self._restart_done(len(records), len(seeds))
         for record_index, record in enumerate(records):
             record["best"] = record_index == best
         self._model, self.restarts_, self.best_restart_ = best_model, records, best

@@ -52,6 +52,14 @@ class RunProgress:
             self._task = self._progress.add_task("autoencoder epochs", total=self.epochs, loss="-")
             self._started = self._last_line = time.monotonic()
 
+    def on_restart(self, done: int, total: int) -> None:
+        """A bar over the clustering restarts (added at the first one)."""
+        if self._progress is None:
+            return
+        if getattr(self, "_restarts", None) is None:
+            self._restarts = self._progress.add_task("clustering restarts", total=total, loss="-")
+        self._progress.update(self._restarts, completed=done)
+
     def on_epoch(self, epoch: int, loss: float) -> None:
         if self._progress is None or self._task is None:
             return

@@ -34,6 +34,8 @@ class StageContext:
     device: Device
     seed: int
     on_epoch: Callable[[int, float], None] | None = field(default=None, compare=False)
+    on_restart: Callable[[int, int], None] | None = field(default=None, compare=False)
+    """Called as ``(done, total)`` after each clustering restart."""
 
 
 @runtime_checkable
