@@ -20,16 +20,23 @@ def _labels(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return y_true, y_pred
 
 
-def cluster_acc(y_true: Any, y_pred: Any) -> float:
-    """Accuracy under the best one-to-one matching of clusters to classes.
+def matching(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The one-to-one matching of clusters to classes under which the most samples agree.
 
-    The matching maximises the number of agreeing samples (Hungarian
-    algorithm on the contingency table), as in the N2D paper.
+    Returns the contingency table (classes x clusters, each in ``np.unique``
+    order) and the matched ``(class_rows, cluster_columns)`` (Hungarian
+    algorithm, scipy's ``linear_sum_assignment``).
     """
     y_true, y_pred = _labels(y_true, y_pred)
     table = contingency_matrix(y_true, y_pred)
     rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / y_true.size)
+    return table, rows, cols
+
+
+def cluster_acc(y_true: Any, y_pred: Any) -> float:
+    """Accuracy under the best one-to-one matching of clusters to classes (:func:`matching`), as in N2D."""
+    table, rows, cols = matching(y_true, y_pred)
+    return float(table[rows, cols].sum() / table.sum())
 
 
 def nmi(y_true: Any, y_pred: Any) -> float:

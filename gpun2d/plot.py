@@ -17,15 +17,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics.cluster import contingency_matrix
 
 from .atomic import atomic_path
 from .devices import Device
 from .errors import DataError
 from .handoff import to_numpy
 from .manifold import UMAPParams, make_manifold
-from .metrics import cluster_acc, evaluate
+from .metrics import cluster_acc, evaluate, matching
 
 DPI = 120
 LEGEND_ROWS = 20  # legend entries per column
@@ -83,9 +81,8 @@ def match_clusters(y_true: Any, labels: Any) -> Matching:
     y_true, labels = _as_labels(y_true, "y_true"), _as_labels(labels, "labels")
     if y_true.size != labels.size:
         raise DataError(f"y_true has {y_true.size} entries but labels has {labels.size}; pass one label per sample")
-    table = contingency_matrix(y_true, labels)  # rows and columns in np.unique order
+    table, rows, cols = matching(y_true, labels)  # rows and columns in np.unique order
     classes, clusters = np.unique(y_true).tolist(), np.unique(labels).tolist()
-    rows, cols = linear_sum_assignment(table, maximize=True)
     return Matching(classes, clusters, table, {clusters[c]: classes[r] for r, c in zip(rows, cols, strict=True)})
 
 

@@ -162,14 +162,27 @@ def run_pipeline(
             np.save(folder / "embedding.npy", to_numpy(model.embedding_tensor_))
             results["files"] += write_model(model, folder)
             if config.visualize:
-                from .plot import plot_clusters, project_2d
-
-                points = project_2d(model.embedding_tensor_, model.device_, model.umap_neighbors, model.seed_)
-                plot_clusters(points, labels, folder / "embedding.png", data.y, title=data.info["name"])
-                results["files"].append("embedding.png")
+                results["files"] += write_figures(model, labels, data, folder)
             write_json(results, folder / "results.json")
     shutil.rmtree(config.partial_dir, ignore_errors=True)
     return results
+
+
+def write_figures(model: N2D, labels: np.ndarray, data: LoadedData, folder: Path) -> list[str]:
+    """embedding.png (2-D UMAP, clusters coloured as their matched classes), loss.png and, with
+    labels, confusion.png; returns the names written."""
+    from .plot import plot_clusters, plot_confusion, plot_loss, project_2d
+
+    name = data.info["name"]
+    points = project_2d(model.embedding_tensor_, model.device_, model.umap_neighbors, model.seed_)
+    plot_clusters(points, labels, folder / "embedding.png", data.y, title=name)
+    written = ["embedding.png"]
+    if plot_loss(model.history_, folder / "loss.png", title=name) is not None:  # None when weights were loaded
+        written.append("loss.png")
+    if data.y is not None:
+        plot_confusion(data.y, labels, folder / "confusion.png", title=name)
+        written.append("confusion.png")
+    return written
 
 
 def build_results(config: RunConfig, data: LoadedData, model: N2D, scores: dict | None, load_seconds: float) -> dict:

@@ -25,8 +25,8 @@ def test_run_writes_every_output(digits_run):
     result, out = digits_run
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "autoencoder.pt", "cluster.npz", "clusters.csv", "embedding.npy", "embedding.png", "manifold.npz",
-        "model.json", "results.json"]
+        "autoencoder.pt", "cluster.npz", "clusters.csv", "confusion.png", "embedding.npy", "embedding.png",
+        "loss.png", "manifold.npz", "model.json", "results.json"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["digits"]  # no lock or temporary folder left
     results = json.loads((out / "results.json").read_text())
     for key in ("acc", "nmi", "ari"):

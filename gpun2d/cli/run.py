@@ -16,7 +16,9 @@ from .errors import Command
 @options.out("results.json, clusters.csv, embedding.npy and the fitted model (model.json, autoencoder.pt, ...)")
 @options.results_root
 @options.overwrite
-@click.option("--visualize", is_flag=True, help="Also write embedding.png (2-D UMAP, coloured by cluster and label).")
+@click.option("--visualize", is_flag=True,
+              help="Also write embedding.png (2-D UMAP: clusters in their matched classes' colours beside the "
+                   "true labels), loss.png and, with labels, confusion.png.")
 @options.quiet
 def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
     """Cluster a dataset or your own file with N2D and save the results.
