@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
@@ -206,11 +207,30 @@ def build_cuml_neighbors(params: UMAPParams):
                             output_type="cupy")
 
 
-def exact_knn_graph(data, params: UMAPParams) -> tuple:
-    """``(indices, distances)`` of every point's ``n_neighbors`` nearest, itself first, for cuML UMAP.
+def exact_knn_graph(data, params: UMAPParams, neighbors=None) -> tuple:
+    """``(indices, distances)`` of every point's ``n_neighbors`` nearest, itself first at distance 0.
 
-    cuML's ``kneighbors`` returns ``(distances, indices)``; UMAP's ``knn_graph``
-    wants the reverse order, as a tuple.
+    UMAP's ``knn_graph`` wants each point in its own column 0. Queried with
+    ``X`` given, cuML would return whichever of several identical rows comes
+    first, so a duplicated row could miss its own column; queried with
+    ``X=None`` it leaves each point out of its own neighbours (as scikit-learn
+    does), so the ``n_neighbors - 1`` others are asked for and the point is
+    put in front. ``neighbors`` is an unfitted NearestNeighbors-like estimator
+    (default: cuML's brute force); scikit-learn's gives the same graph on the CPU.
     """
-    distances, indices = build_cuml_neighbors(params).fit(data).kneighbors(data)
+    model = (neighbors if neighbors is not None else build_cuml_neighbors(params)).fit(data)
+    distances, indices = model.kneighbors(None, n_neighbors=params.n_neighbors - 1)
+    xp = _array_module(indices)
+    own = xp.arange(indices.shape[0], dtype=indices.dtype)[:, None]
+    indices = xp.concatenate([own, indices], axis=1)
+    distances = xp.concatenate([xp.zeros_like(distances[:, :1]), distances], axis=1)
     return (indices, distances)
+
+
+def _array_module(array):
+    """CuPy for CuPy arrays (cuML's outputs), NumPy otherwise."""
+    if type(array).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np

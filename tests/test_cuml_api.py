@@ -38,8 +38,7 @@ def test_umap_constructor_keywords_and_values():
 def test_umap_methods_take_what_gpun2d_passes():
     from cuml.manifold import UMAP
 
-    assert_accepts(UMAP, "fit_transform", X=None, knn_graph=None)
-    assert_accepts(UMAP, "transform", X=None)
+    assert_accepts(UMAP, "fit_transform", X=None, knn_graph=None)  # new points use gpun2d.placement, not transform
 
 
 def test_umap_accepts_an_array_init():
@@ -56,7 +55,7 @@ def test_nearest_neighbors_keywords():
     assert isinstance(model, NearestNeighbors)
     got = (got["n_neighbors"], got["algorithm"], got["metric"], got["output_type"])
     assert got == (20, "brute", "euclidean", "cupy")
-    assert_accepts(NearestNeighbors, "kneighbors", X=None)
+    assert_accepts(NearestNeighbors, "kneighbors", X=None, n_neighbors=19)  # X=None: each point left out
 
 
 def test_kmeans_keywords():

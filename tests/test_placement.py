@@ -66,3 +66,23 @@ def test_bandwidth_solves_umaps_equation():
     sigma = bandwidths(distances, 15)
     psum = torch.exp(-distances[:, 1:] / sigma[:, None]).sum(1)
     torch.testing.assert_close(psum, torch.full_like(psum, np.log2(15)), rtol=0, atol=1e-4)
+
+
+def test_exact_knn_graph_puts_every_point_first_even_when_duplicated():
+    """The graph code cuML UMAP gets with umap_knn='exact', run with scikit-learn's NearestNeighbors."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from gpun2d.manifold import UMAPParams, exact_knn_graph
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    X = np.concatenate([X, X[:10], X[:10]])  # rows 0-9 appear three times each
+    params = UMAPParams(n_components=2, n_neighbors=6)
+    indices, distances = exact_knn_graph(X, params, neighbors=NearestNeighbors(algorithm="brute"))
+    assert indices.shape == distances.shape == (60, 6)
+    np.testing.assert_array_equal(indices[:, 0], np.arange(60))
+    np.testing.assert_array_equal(distances[:, 0], 0)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    assert all(row[0] not in row[1:] for row in indices)  # a point is never its own neighbour twice
+    twins = {0, 40, 50}
+    assert set(indices[0, :3]) == twins  # its duplicates come right after it, at distance 0
