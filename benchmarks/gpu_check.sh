@@ -25,7 +25,10 @@ for step in "${steps[@]}"; do
     esac
 done
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 GPUN2D_MNIST_DIR="$mnist"
+# the checkout itself on the path (the device machine may carry only site-packages), SciPy's array API
+# for the mixture on CUDA tensors, and every gpu/cuml test failing, not skipping, if CUDA or cuML is missing
+export PYTHONUNBUFFERED=1 GPUN2D_MNIST_DIR="$mnist" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" \
+    SCIPY_ARRAY_API=1 GPUN2D_REQUIRE_GPU=1
 # --device cuda: a benchmark fails at once with one `Error:` line when CUDA or cuML is missing, rather
 # than falling back to hours on the CPU (auto would).
 data=(--dataset mnist-test --data-dir "$mnist" --no-download --device cuda)

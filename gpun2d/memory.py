@@ -48,7 +48,7 @@ def use_rmm_pool(initial_pool_size: int | str | None = None) -> None:
     log.info("torch, CuPy and cuML share one RMM pool")
 
 
-def apply_memory_pool(pool: str, device_request: str) -> None:
+def apply_memory_pool(pool: str, device_request: str, cuda_graphs: bool = False) -> None:
     """Set up ``pool`` for a run on ``device_request`` (auto|cuda|cpu), before any CUDA work.
 
     ``rmm`` is a GPU-only choice, so it fails rather than fall back when the
@@ -61,6 +61,10 @@ def apply_memory_pool(pool: str, device_request: str) -> None:
         raise ConfigError(f"memory pool must be one of {', '.join(POOLS)}, got {pool!r}")
     if pool == "torch":
         return
+    if cuda_graphs:
+        # under RMM's pluggable allocator torch's graph-private pool does nothing, so memory a captured
+        # graph writes on replay could be handed to later tensors
+        raise ConfigError("memory_pool='rmm' cannot be combined with cuda_graphs=True; drop one of them")
     if DeviceType.parse(device_request) is DeviceType.CPU:
         raise ConfigError("memory_pool='rmm' is for GPU runs; drop it or use device='cuda'")
     problem = cuda_problem()

@@ -138,7 +138,8 @@ def run_pipeline(
     fitted model, which ``N2D.load`` and ``gpun2d predict`` read.
     """
     with ResultFolder(config.out, RESULT_FILES, overwrite=config.overwrite) as target:
-        apply_memory_pool(config.memory_pool, config.device)  # before any CUDA memory is used
+        # before any CUDA memory is used
+        apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
         if on_stage:
             on_stage("load")
         start = time.perf_counter()

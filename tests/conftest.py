@@ -1,6 +1,9 @@
-"""Small seeded fixtures shared by the tests; GPU tests skip cleanly without CUDA."""
+"""Small seeded fixtures shared by the tests; GPU tests skip cleanly without CUDA (fail under
+GPUN2D_REQUIRE_GPU=1, on a machine lent for the GPU checks)."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -8,22 +11,34 @@ import torch
 
 import gpun2d  # noqa: F401  (sets SCIPY_ARRAY_API before SciPy loads)
 
+REQUIRE_GPU = os.environ.get("GPUN2D_REQUIRE_GPU") == "1"
+"""On a machine lent for the GPU checks, a missing GPU or cuML is a failure, never a skip."""
+
 
 def pytest_collection_modifyitems(config, items):
     has_cuda = torch.cuda.is_available()
+    cuml_error = None
     try:
         import cuml  # noqa: F401
-
-        has_cuml = True
-    except Exception:
-        has_cuml = False
-    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
-    skip_cuml = pytest.mark.skip(reason="needs RAPIDS cuML (pip install gpun2d[gpu])")
+    except Exception as exc:  # ImportError, or a broken CUDA runtime inside cuML
+        cuml_error = f"{type(exc).__name__}: {exc}"
+    missing_gpu = "needs a CUDA GPU"
+    missing_cuml = f"needs RAPIDS cuML (pip install gpun2d[gpu]): {cuml_error}"
     for item in items:
-        if "gpu" in item.keywords and not has_cuda:
-            item.add_marker(skip_gpu)
-        if "cuml" in item.keywords and not has_cuml:
-            item.add_marker(skip_cuml)
+        for marker, missing in (("gpu", None if has_cuda else missing_gpu),
+                                ("cuml", None if cuml_error is None else missing_cuml)):
+            if marker in item.keywords and missing is not None:
+                if REQUIRE_GPU:
+                    item.user_properties.append(("gpu_missing", missing))
+                else:
+                    item.add_marker(pytest.mark.skip(reason=missing))
+
+
+def pytest_runtest_setup(item):
+    """Under GPUN2D_REQUIRE_GPU=1, a gpu/cuml test whose GPU or cuML is missing fails before it runs."""
+    reasons = [value for key, value in item.user_properties if key == "gpu_missing"]
+    if reasons:
+        pytest.fail(f"GPUN2D_REQUIRE_GPU=1 but this test {'; '.join(reasons)}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -54,3 +54,18 @@ def test_gpu_with_cuml_resolves_to_cuda(monkeypatch):
         device = resolve_device(request)
         assert device.is_cuda and device.torch == torch.device("cuda", 0)
         assert registry.backends(device.type.value)["manifold"] == "cuml.manifold.UMAP"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU case")
+def test_require_gpu_turns_skips_into_failures():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu",
+                           "tests/test_handoff.py"], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GPUN2D_REQUIRE_GPU": "1"})
+    assert done.returncode == 1, done.stdout
+    assert "GPUN2D_REQUIRE_GPU=1 but this test needs a CUDA GPU" in done.stdout

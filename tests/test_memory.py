@@ -91,3 +91,8 @@ def test_torch_cupy_and_cuml_allocate_from_one_rmm_pool():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("shared")
+
+
+def test_rmm_pool_refuses_cuda_graphs():
+    with pytest.raises(ConfigError, match="memory_pool='rmm' cannot be combined with cuda_graphs=True"):
+        memory.apply_memory_pool("rmm", "cuda", cuda_graphs=True)
