@@ -204,8 +204,7 @@ def print_report(result: dict) -> None:
               help="Run each command once, untimed, first (bytecode compilation, file cache).")
 @click.option("--top", type=click.IntRange(min=0), default=8, show_default=True,
               help="Slowest third-party imports to list per command.")
-@click.option("--out", "-o", type=options.PathFile,
-              help="JSON file to write [default: gpun2d-results/cli-startup-TIMESTAMP.json].")
+@options.report_file("cli-startup")
 def command(out: Path | None, **settings) -> int:
     """How fast gpun2d starts: `gpun2d --help`, `gpun2d --version` and `import gpun2d`, each in a fresh process.
 

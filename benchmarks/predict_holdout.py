@@ -102,8 +102,7 @@ def print_report(result: dict) -> None:
 @options.data_dir
 @options.no_download
 @options.seed
-@click.option("--out", "-o", type=options.PathFile,
-              help="JSON file to write [default: gpun2d-results/predict-TIMESTAMP.json].")
+@options.report_file("predict")
 def command(out: Path | None, **settings) -> int:
     """How well a model labels rows it never saw, and whether a row's label depends on its batch."""
     result = run(settings)

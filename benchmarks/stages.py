@@ -244,8 +244,7 @@ def print_row(row: dict) -> None:
 @click.option("--warmup/--no-warmup", default=True, show_default=True,
               help="Run every comparison once on 300 rows, untimed, so JIT, CUDA and cuML start-up stay out of "
                    "the first size.")
-@click.option("--out", "-o", type=options.PathFile,
-              help="JSON file to write [default: gpun2d-results/stages-TIMESTAMP.json].")
+@options.report_file("stages")
 def command(random_state: int, out: Path | None, **settings) -> int:
     """Each N2D stage of gpun2d against its usual alternative: same input, same run, same machine.
 

@@ -168,8 +168,7 @@ def print_report(result: dict) -> None:
 @click.option("--warmup/--no-warmup", default=True, show_default=True,
               help="Run every timed step once on 300 rows, untimed, so numba JIT, CUDA and cuML start-up "
                    "do not count.")
-@click.option("--out", "-o", type=options.PathFile,
-              help="JSON file to write [default: gpun2d-results/targets-TIMESTAMP.json].")
+@options.report_file("targets")
 def command(epochs: int, random_state: int, out: Path | None, **settings) -> int:
     """The GPU path's speed targets, measured in one run and reported as met or not.
 

@@ -178,8 +178,7 @@ def print_row(row: dict) -> None:
 @options.device
 @options.data_dir
 @options.no_download
-@click.option("--out", "-o", type=options.PathFile,
-              help="JSON file to write [default: gpun2d-results/umap-variants-TIMESTAMP.json].")
+@options.report_file("umap-variants")
 def command(out: Path | None, **settings) -> int:
     """cuML UMAP's k-NN and initialisation choices, by time and by clustering quality, on one embedding.
 

@@ -79,6 +79,12 @@ def out(what: str):
                         help=f"Folder for {what} [default: RESULTS_ROOT/COMMAND-NAME-TIMESTAMP].")
 
 
+def report_file(prefix: str):
+    """``--out FILE``: the JSON report of a benchmark script (default under the results folder)."""
+    return click.option("--out", "-o", type=PathFile,
+                        help=f"JSON file to write [default: gpun2d-results/{prefix}-TIMESTAMP.json].")
+
+
 def default_out(root: Path, command: str, name: str) -> Path:
     """The one default output folder scheme: ``ROOT/COMMAND-NAME-TIMESTAMP``."""
     safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in name)
