@@ -94,8 +94,9 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         Called after every autoencoder epoch (progress bars).
     on_stage : callable(stage_name) or None
         Called as each stage starts.
-    on_restart : callable(done, total) or None
-        Called after each clustering restart.
+    on_step : callable(stage, done, total) or None
+        Called as a stage advances: ``("manifold", epoch, epochs)`` where the
+        backend reports UMAP's epochs (umap-learn), ``("cluster", restart, restarts)``.
     verbose : int
         ``0`` prints nothing; ``1`` prints each stage as it starts and the
         training loss every tenth of the epochs, on standard error.
@@ -139,7 +140,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         "resume": ["boolean"],
         "on_epoch": [callable, None],
         "on_stage": [callable, None],
-        "on_restart": [callable, None],
+        "on_step": [callable, None],
         "verbose": ["verbose"],
     }
 
@@ -172,7 +173,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         resume: bool = False,
         on_epoch: Callable[[int, float], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
-        on_restart: Callable[[int, int], None] | None = None,
+        on_step: Callable[[str, int, int], None] | None = None,
         verbose: int = 0,
     ):
         self.n_clusters = n_clusters
@@ -184,7 +185,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device, self.random_state, self.ae_weights = device, random_state, ae_weights
         self.compile, self.cuda_graphs, self.bf16 = compile, cuda_graphs, bf16
         self.checkpoint_path, self.checkpoint_every, self.resume = checkpoint_path, checkpoint_every, resume
-        self.on_epoch, self.on_stage, self.on_restart, self.verbose = on_epoch, on_stage, on_restart, verbose
+        self.on_epoch, self.on_stage, self.on_step, self.verbose = on_epoch, on_stage, on_step, verbose
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> N2D:
@@ -315,7 +316,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.seed_ = seed
         on_stage, on_epoch = self._hooks()
         ctx = StageContext(self.get_params(), self.n_clusters, self.device_, seed, on_epoch=on_epoch,
-                           on_restart=self.on_restart)
+                           on_step=self.on_step)
         self.timings_: dict[str, float] = {}
         start = time.perf_counter()
         with self._stage("autoencoder", on_stage):

@@ -10,6 +10,7 @@ type out, one set of checks and one results-file record.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from numbers import Integral
@@ -139,7 +140,7 @@ class RestartClusterer(ClusterMixin, BaseEstimator):
     def from_context(cls, ctx: StageContext) -> RestartClusterer:
         """The pipeline's clusterer: ``cluster_n_init`` restarts from the run's seed, on the run's device."""
         model = cls(ctx.n_clusters, n_init=ctx.params["cluster_n_init"], random_state=ctx.seed, device=ctx.device)
-        model._on_restart = ctx.on_restart
+        model._on_restart = None if ctx.on_step is None else functools.partial(ctx.on_step, "cluster")
         return model
 
     def _restart_done(self, done: int, total: int) -> None:

@@ -8,6 +8,7 @@ placed by :mod:`gpun2d.placement` on either device, from the fitted layout.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,7 @@ class UMAPManifold:
     def __init__(self, params: UMAPParams, device: Device, random_state: int | None = None):
         self.params, self.device, self.random_state = params, device, random_state
         self.model_ = None
+        self.on_step = None  # (stage, done, total) as the layout's epochs pass, where the backend says
 
     @classmethod
     def from_context(cls, ctx: StageContext) -> UMAPManifold:
@@ -82,7 +84,9 @@ class UMAPManifold:
         params = UMAPParams(n_components=p["umap_dim"] or ctx.n_clusters, n_neighbors=p["umap_neighbors"],
                             min_dist=p["umap_min_dist"], metric=p["umap_metric"], init=p["umap_init"],
                             knn=p["umap_knn"])
-        return cls(params, ctx.device, random_state=ctx.seed)
+        manifold = cls(params, ctx.device, random_state=ctx.seed)
+        manifold.on_step = ctx.on_step
+        return manifold
 
     def build(self, init):
         """The backend's unfitted UMAP estimator."""
@@ -97,7 +101,7 @@ class UMAPManifold:
         init = pca_layout(Z, self.params.n_components) if self.params.init == "pca" else self.params.init
         self.model_ = self.build(init)
         out = to_torch(self._fit_transform(to_device_array(Z)), device=Z.device, dtype=torch.float32)
-        self.model_ = None  # new points are placed from the two tensors below (gpun2d.placement)
+        self.model_ = self.on_step = None  # new points are placed from the two tensors below (gpun2d.placement)
         self.train_input_, self.embedding_ = Z, out
         return out
 
@@ -132,14 +136,37 @@ class UMAPLearnManifold(UMAPManifold):
         import umap
 
         p = self.params
+        progress = None
+        if self.on_step is not None:  # umap-learn reports its epochs only through tqdm: read its lines
+            progress = {"file": EpochLines(self.on_step), "disable": False, "bar_format": "{n}/{total}",
+                        "mininterval": 0.5}
         return umap.UMAP(n_neighbors=p.n_neighbors, min_dist=p.min_dist, n_components=p.n_components,
-                         metric=p.metric, init=init, random_state=self.random_state)
+                         metric=p.metric, init=init, random_state=self.random_state, tqdm_kwds=progress)
 
     def _fit_transform(self, data):
         with warnings.catch_warnings():
             # umap-learn warns that a fixed random_state disables parallelism: we want repeatability
             warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
             return self.model_.fit_transform(data)
+
+
+class EpochLines:
+    """A file for tqdm that turns its ``done/total`` lines into ``on_step("manifold", done, total)``."""
+
+    PATTERN = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, on_step):
+        self.on_step = on_step
+
+    def write(self, text: str) -> int:
+        found = self.PATTERN.findall(text)
+        if found:
+            done, total = map(int, found[-1])
+            self.on_step("manifold", done, total)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 class CumlManifold(UMAPManifold):

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import registry
 
 STEPS = {"load": "loading data", "predict": "placing and labelling the rows", "write": "writing results"}
+STEP_BARS = {"manifold": "UMAP epochs", "cluster": "clustering restarts"}
 PLAIN_EVERY_S = 30.0
 """Without a terminal, a plain progress line at most this often (and at the end of training)."""
 """What the progress display says for the steps around the pipeline's stages."""
@@ -52,13 +53,14 @@ class RunProgress:
             self._task = self._progress.add_task("autoencoder epochs", total=self.epochs, loss="-")
             self._started = self._last_line = time.monotonic()
 
-    def on_restart(self, done: int, total: int) -> None:
-        """A bar over the clustering restarts (added at the first one)."""
+    def on_step(self, stage: str, done: int, total: int) -> None:
+        """A bar for a stage's own steps (UMAP's epochs, the clustering restarts), added at the first."""
         if self._progress is None:
             return
-        if getattr(self, "_restarts", None) is None:
-            self._restarts = self._progress.add_task("clustering restarts", total=total, loss="-")
-        self._progress.update(self._restarts, completed=done)
+        tasks = self.__dict__.setdefault("_steps", {})
+        if stage not in tasks:
+            tasks[stage] = self._progress.add_task(STEP_BARS.get(stage, stage), total=total, loss="-")
+        self._progress.update(tasks[stage], completed=done, total=total)
 
     def on_epoch(self, epoch: int, loss: float) -> None:
         if self._progress is None or self._task is None:

@@ -129,7 +129,7 @@ def run_pipeline(
     config: RunConfig,
     on_epoch: Callable[[int, float], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
-    on_restart: Callable[[int, int], None] | None = None,
+    on_step: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Fit N2D as ``config`` says, write the result folder, return ``results.json``'s content.
 
@@ -148,7 +148,7 @@ def run_pipeline(
         n_clusters = resolve_n_clusters(config.n_clusters, config.source, data)
         checkpointing = config.model.get("checkpoint_every") or config.model.get("resume")
         model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
-                                on_restart=on_restart,
+                                on_step=on_step,
                                 checkpoint_path=config.partial_dir / "checkpoint.pt" if checkpointing else None)
         model.fit(data.X)
         labels = to_numpy(model.labels_tensor_)

@@ -34,8 +34,8 @@ class StageContext:
     device: Device
     seed: int
     on_epoch: Callable[[int, float], None] | None = field(default=None, compare=False)
-    on_restart: Callable[[int, int], None] | None = field(default=None, compare=False)
-    """Called as ``(done, total)`` after each clustering restart."""
+    on_step: Callable[[str, int, int], None] | None = field(default=None, compare=False)
+    """Called as ``(stage, done, total)`` as a stage advances: UMAP's epochs, the clustering restarts."""
 
 
 @runtime_checkable

@@ -157,6 +157,7 @@ def test_progress_and_summary_table(tmp_path, blobs):
     assert result.exit_code == 0, result.output
     assert "autoencoder epochs" in result.output and "3/3" in result.output  # the epoch bar, with the loss
     assert "clustering restarts" in result.output and "2/2" in result.output
+    assert "UMAP epochs" in result.output
     assert "training the autoencoder" in result.output and "learning the manifold" in result.output
     for row in ("ACC", "NMI", "ARI", "time: autoencoder", "clusters (sizes)", "restarts"):
         assert row in result.output

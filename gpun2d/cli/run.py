@@ -40,7 +40,7 @@ def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
     config = RunConfig.from_options({**settings, "out": out, "quiet": quiet})
     with RunProgress(config.model["epochs"], quiet=quiet) as progress:
         results = run_pipeline(config, on_epoch=progress.on_epoch, on_stage=progress.on_stage,
-                               on_restart=progress.on_restart)
+                               on_step=progress.on_step)
     if not quiet:
         print_summary(results, out)
     else:
