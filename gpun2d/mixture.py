@@ -6,6 +6,10 @@ with its own seed (cuML on CUDA, scikit-learn on the CPU) whose clusters give
 the mixture's initial weights, means and precisions -- exactly scikit-learn's
 ``init_params='kmeans'`` -- followed by EM on the device. The restart with the
 highest log-likelihood lower bound wins.
+
+On CUDA tensors (or with ``batched=True``) the restarts run together instead:
+torch k-means (:mod:`gpun2d.batched_kmeans`) then EM (:mod:`gpun2d.batched_em`)
+for all of them at once, so the device is not stalled by one small fit after another.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import torch
 from sklearn.mixture import GaussianMixture as _SKGaussianMixture
 
 from . import defaults
+from .batched_em import batched_em, hard_parameters
+from .batched_kmeans import batched_kmeans
 from .devices import Device, DeviceType, cuml_import_error, resolve_device
 from .errors import ConfigError, DeviceError
 from .handoff import to_torch
@@ -96,6 +102,15 @@ class GaussianMixture(RestartClusterer):
         NumPy views instead (the same scikit-learn code, 2-4x faster there).
         ``True`` forces the tensor path on the CPU too (how its GPU
         behaviour is tested without a GPU).
+    batched : bool or None
+        Run all restarts at once in torch on EM's device (torch k-means++ and
+        Lloyd per restart seed, then EM of every restart together, a couple of
+        host synchronisations per iteration whatever ``n_init``), instead of
+        one scikit-learn fit after another. ``None`` (default): batched on
+        CUDA tensors, one by one on the CPU (scikit-learn's own k-means
+        initialisations, as before); ``True`` forces it on the CPU too. The batched k-means draws
+        other initialisations than scikit-learn's or cuML's, so restarts differ
+        from the one-by-one path's for the same seeds.
 
     Attributes
     ----------
@@ -134,10 +149,11 @@ class GaussianMixture(RestartClusterer):
         random_state=None,
         device=None,
         array_api: bool | None = None,
+        batched: bool | None = None,
     ):
         self.n_components, self.n_init, self.max_iter = n_components, n_init, max_iter
         self.tol, self.reg_covar, self.random_state, self.device = tol, reg_covar, random_state, device
-        self.array_api = array_api
+        self.array_api, self.batched = array_api, batched
 
     def predict_proba(self, X):
         """Probability of each component for each sample, in ``X``'s array type."""
@@ -155,6 +171,8 @@ class GaussianMixture(RestartClusterer):
         super()._check_params()
         if self.array_api not in (None, True, False):
             raise ConfigError(f"array_api must be None, True or False, got array_api={self.array_api!r}")
+        if self.batched not in (None, True, False):
+            raise ConfigError(f"batched must be None, True or False, got batched={self.batched!r}")
 
     def _place(self, X: torch.Tensor, fitting: bool) -> torch.Tensor:
         if not fitting:
@@ -164,6 +182,9 @@ class GaussianMixture(RestartClusterer):
         return X.to(device=device, dtype=torch.float64)
 
     def _fit(self, X: torch.Tensor) -> None:
+        if X.is_cuda if self.batched is None else self.batched:
+            self._fit_batched(X)
+            return
         seeds = restart_seeds(self.random_state, self.n_init)
         device = kmeans_device(X)
         use_array_api = self._use_array_api(X)
@@ -187,6 +208,28 @@ class GaussianMixture(RestartClusterer):
         self.lower_bound_, self.converged_ = float(best_model.lower_bound_), bool(best_model.converged_)
         self.n_iter_ = int(best_model.n_iter_)
         self._array_api = use_array_api
+
+    def _fit_batched(self, X: torch.Tensor) -> None:
+        """Every restart at once: batched torch k-means, then batched EM, on ``X``'s device."""
+        seeds = restart_seeds(self.random_state, self.n_init)
+        km = batched_kmeans(X, self.n_components, seeds)
+        weights, means, precisions = hard_parameters(X, km.labels, self.n_components, self.reg_covar)
+        em = batched_em(X, weights, means, precisions, tol=self.tol, reg_covar=self.reg_covar,
+                        max_iter=self.max_iter)
+        bounds, converged, n_iter = em.lower_bound.tolist(), em.converged.tolist(), em.n_iter.tolist()
+        self.restarts_ = [
+            {"seed": seed, "lower_bound": float(bounds[i]), "converged": bool(converged[i]), "n_iter": int(n_iter[i]),
+             "best": i == em.best}
+            for i, seed in enumerate(seeds)
+        ]
+        self.best_restart_ = em.best
+        for name, tensor in em.parameters().items():
+            setattr(self, name, tensor.clone())
+        record = self.restarts_[em.best]
+        self.lower_bound_, self.converged_, self.n_iter_ = record["lower_bound"], record["converged"], record["n_iter"]
+        for done in range(1, len(seeds) + 1):
+            self._restart_done(done, len(seeds))
+        self._restored(X.device)
 
     def _restored(self, device: torch.device) -> None:
         """A scikit-learn mixture holding the restored parameters, as the best restart's was."""

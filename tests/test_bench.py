@@ -280,3 +280,17 @@ def test_predict_holdout_script_reports_agreement(tmp_path):
     for key in ("fit_predict_all", "fit_predict_kept", "predict_held_back"):
         assert 0 <= result[key]["acc"] <= 1
     assert 0 <= result["held_back_vs_fit_predict"]["matched_accuracy"] <= 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_overhead_script_counts_syncs_per_em_iteration(tmp_path):
+    spec = importlib.util.spec_from_file_location("overhead", ROOT / "benchmarks" / "overhead.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "o.json"
+    assert script.main(["--n-samples", "300", "--n-features", "3", "--n-components", "3", "--cluster-n-init", "3",
+                        "--batch-size", "32", "--device", "cpu", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    batched = {k: v for k, v in result["em_per_iteration"].items() if k.startswith("batched")}
+    assert len(batched) >= 2 and all(row["syncs"] <= 2 for row in batched.values())  # independent of restarts
+    assert len({row["syncs"] for row in batched.values()}) == 1
