@@ -16,6 +16,7 @@ import torch
 from .autoencoder import AutoEncoder, load_autoencoder, save_autoencoder
 from .errors import ConfigError, DataError
 from .stages import StageContext
+from .statefile import state_path
 from .training import TrainOptions, train_autoencoder
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,6 @@ class AutoencoderEmbedder:
 
     def load_state(self, folder: Path, meta: dict, device: torch.device) -> AutoencoderEmbedder:
         """Restore the network written by :meth:`save_state` onto ``device`` (``torch.load(weights_only=True)``)."""
-        self.module_ = load_autoencoder(Path(folder) / STATE_FILE, device)
+        self.module_ = load_autoencoder(state_path(folder, meta, STATE_FILE), device)
         self.device, self.history_ = device, []
         return self

@@ -210,7 +210,10 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- checks
     def _check_X(self, X, *, reset: bool) -> torch.Tensor:
         """``X`` as a float32 tensor on the fitted device, after every check scikit-learn expects."""
-        _check_feature_names(self, X, reset=reset)
+        try:
+            _check_feature_names(self, X, reset=reset)
+        except ValueError as exc:  # scikit-learn's wording, as a gpun2d error
+            raise DataError(" ".join(str(exc).split())) from None
         tensor = as_tensor(X)
         for axis, what in ((0, "sample"), (1, "feature")):
             if tensor.shape[axis] == 0:

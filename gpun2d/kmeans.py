@@ -27,7 +27,7 @@ from . import defaults
 from .devices import Device, resolve_device
 from .errors import ConfigError, DataError
 from .handoff import as_tensor, is_cupy, like, to_device_array, to_numpy, to_torch
-from .statefile import load_arrays, save_arrays
+from .statefile import load_arrays, save_arrays, state_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from .stages import StageContext
@@ -185,14 +185,14 @@ class RestartClusterer(ClusterMixin, BaseEstimator):
 
     def load_state(self, folder: Path, meta: dict, device: torch.device):
         """Restore :meth:`save_state`'s parameters onto ``device``; the model then predicts as when fitted."""
-        arrays = load_arrays(Path(folder) / STATE_FILE, self._state)
+        arrays = load_arrays(state_path(folder, meta, STATE_FILE), self._state)
         for name, array in arrays.items():
             setattr(self, name, torch.as_tensor(array, device=device))
         record = meta["record"]
         self.restarts_, self.best_restart_ = [dict(r) for r in record["restarts"]], int(record["best_restart"])
         self.n_features_in_ = int(meta["n_features_in"])
-        for name, value in meta["scalars"].items():
-            setattr(self, name, value)
+        for name in self._scalars:  # only the numbers this class saves, whatever else the file holds
+            setattr(self, name, meta["scalars"][name])
         self._restored(device)
         return self
 

@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .handoff import to_device_array, to_numpy, to_torch
 from .placement import place
 from .stages import StageContext
-from .statefile import load_arrays, save_arrays
+from .statefile import load_arrays, save_arrays, state_path
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class UMAPManifold:
 
     def load_state(self, folder: Path, meta: dict, device: torch.device) -> UMAPManifold:
         """Restore :meth:`save_state`'s layout onto ``device``; the model then transforms as when fitted."""
-        arrays = load_arrays(Path(folder) / STATE_FILE, ("train_input", "embedding"))
+        arrays = load_arrays(state_path(folder, meta, STATE_FILE), ("train_input", "embedding"))
         self.train_input_ = torch.as_tensor(arrays["train_input"], dtype=torch.float32, device=device)
         self.embedding_ = torch.as_tensor(arrays["embedding"], dtype=torch.float32, device=device)
         self.model_ = None

@@ -76,7 +76,11 @@ class FolderLock:
                     raise ConfigError(f"out={self.out} is being written by another gpun2d process (pid {pid}); "
                                       "wait for it, or choose another out=FOLDER") from None
                 log.warning("removing the stale lock %s of a process that no longer runs", self.lock)
-                self.lock.unlink(missing_ok=True)
+                try:
+                    self.lock.unlink(missing_ok=True)
+                except OSError:
+                    raise ConfigError(f"out={self.out}: {self.lock} is in the way and is not a lock file; "
+                                      "remove it") from None
                 continue
             finally:
                 os.unlink(tmp)
@@ -86,9 +90,10 @@ class FolderLock:
 
     def owner(self) -> int | None:
         try:
-            return int(self.lock.read_text().strip())
+            pid = int(self.lock.read_text().strip())
         except (OSError, ValueError):
             return None
+        return pid if pid > 0 else None  # 0 and -1 name process groups, never a gpun2d job
 
     def release(self) -> None:
         if self.held:
@@ -131,6 +136,8 @@ class ResultFolder:
     def check(self) -> None:
         """Fail now, before any work, if the result could not be published."""
         out = self.out
+        if out.is_symlink() and not out.exists():
+            raise ConfigError(f"out={out} is a symbolic link to nothing; choose another out=FOLDER")
         if out.exists() and not out.is_dir():
             raise ConfigError(f"out={out} exists and is not a folder")
         if out.is_dir() and any(out.iterdir()):

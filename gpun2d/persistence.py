@@ -102,6 +102,7 @@ def read_manifest(folder: str | Path) -> dict:
         raise DataError(f"{path} is not a gpun2d model manifest ({type(exc).__name__}: {exc})") from None
     if fmt != FORMAT:
         raise DataError(f"{path} has format {fmt!r}; this gpun2d {__version__} reads {FORMAT!r}")
+    check_structure(manifest, path)
     for name, digest in manifest["files"].items():
         file = folder / name
         if Path(name).name != name or not file.is_file():
@@ -112,8 +113,52 @@ def read_manifest(folder: str | Path) -> dict:
     return manifest
 
 
+def check_structure(manifest: dict, path: Path) -> None:
+    """The manifest's fields have the types load_model reads, and every file a stage reads is checksummed."""
+    def bad(what: str) -> DataError:
+        return DataError(f"{path} is not a valid gpun2d model manifest: {what}")
+
+    expected = {"files": dict, "params": dict, "stages": dict, "fitted_on": dict, "seed": int, "n_features_in": int}
+    for key, kind in expected.items():
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise bad(f"'{key}' must be a {kind.__name__}")
+    if not all(isinstance(v, str) for v in manifest["files"].values()):
+        raise bad("'files' must map file names to SHA-256 digests")
+    listed = set(manifest["files"])
+    for stage in registry.STAGES:
+        meta = manifest["stages"].get(stage.key)
+        if not (isinstance(meta, dict) and isinstance(meta.get("name"), str) and isinstance(meta.get("files"), list)):
+            raise bad(f"stage '{stage.key}' lacks its name or files")
+        unlisted = [name for name in meta["files"] if name not in listed]
+        if unlisted or not meta["files"]:
+            raise bad(f"stage '{stage.key}' reads {', '.join(map(str, unlisted)) or 'no file'} without a checksum")
+    n_features, n_clusters = manifest["n_features_in"], manifest["params"].get("n_clusters")
+    if not (1 <= n_features <= 10**7) or not isinstance(n_clusters, int) or not 1 <= n_clusters <= 10**5:
+        raise bad("n_features_in or params.n_clusters is out of range")
+    names = manifest.get("feature_names_in")
+    if names is not None and (not isinstance(names, list) or len(names) != n_features):
+        raise bad("feature_names_in must list one name per feature")
+
+
 def load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
-    """The fitted ``estimator`` (:class:`~gpun2d.N2D`) saved in ``folder``, on ``device`` (auto, cpu or cuda)."""
+    """The fitted ``estimator`` (:class:`~gpun2d.N2D`) saved in ``folder``, on ``device`` (auto, cpu or cuda).
+
+    A folder whose files pass their checksums but do not fit together (shapes,
+    values) is refused with a DataError, like any damaged model.
+    """
+    from .errors import GPUN2DError
+
+    try:
+        return _load_model(folder, device, estimator)
+    except GPUN2DError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, OverflowError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"{folder} holds a model whose parts do not fit together ({type(exc).__name__}: "
+                        f"{reason[:200]}); it was changed or damaged") from None
+
+
+def _load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
     manifest = read_manifest(folder)
     folder = Path(folder)
     params = {k: v for k, v in manifest["params"].items() if k in estimator._get_param_names()}
@@ -134,9 +179,31 @@ def load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
     model.history_, model.timings_ = [], {}
     model.backends_ = {s.key: registry.lookup(s.key, manifest["stages"][s.key]["name"],
                                               model.device_.type.value).backend for s in registry.STAGES}
+    check_consistent(model, Path(folder))
     embedding = model.manifold_.embedding_
     model.embedding_tensor_ = embedding
     model.labels_tensor_ = model.cluster_model_.predict(embedding)
     model.embedding_, model.labels_ = to_numpy(embedding), to_numpy(model.labels_tensor_)
     log.info("loaded a model fitted on %s from %s onto %s", manifest["fitted_on"]["device"], folder, model.device_)
     return model
+
+
+def check_consistent(model: N2D, folder: Path) -> None:
+    """The restored stages fit each other: widths, row counts, cluster count, finite values."""
+    import torch
+
+    manifold, cluster = model.manifold_, model.cluster_model_
+    latent = model.embedder_.module_.n_latent
+    problems = []
+    if model.embedder_.module_.n_features != model.n_features_in_:
+        problems.append("the autoencoder's input width differs from n_features_in")
+    if manifold.train_input_.shape[1] != latent or manifold.train_input_.shape[0] != manifold.embedding_.shape[0]:
+        problems.append("manifold.npz does not match the autoencoder's bottleneck or its own rows")
+    tensors = [manifold.train_input_, manifold.embedding_] + [getattr(cluster, n) for n in cluster._state]
+    if not all(t.is_floating_point() and bool(torch.isfinite(t).all()) for t in tensors):
+        problems.append("a saved array is not finite floating point")
+    centres = getattr(cluster, "means_", getattr(cluster, "cluster_centers_", None))
+    if centres is None or centres.ndim != 2 or centres.shape != (model.n_clusters, manifold.embedding_.shape[1]):
+        problems.append("cluster.npz does not match n_clusters and the layout's dimension")
+    if problems:
+        raise DataError(f"{folder} holds a model whose parts do not fit together: {'; '.join(problems)}")

@@ -6,11 +6,13 @@ predicting in chunks, one by one or all together gives the same labels.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import datasets
 from .errors import ConfigError
@@ -21,6 +23,8 @@ from .outputs import ResultFolder
 from .persistence import read_manifest
 from .report import command_line, now_iso, package_versions, write_clusters_csv, write_json
 from .version import __version__
+
+log = logging.getLogger(__name__)
 
 PREDICT_FILES = ("predict.json", "clusters.csv")
 
@@ -39,6 +43,31 @@ class PredictConfig:
     overwrite: bool = False
 
 
+def match_columns(X: np.ndarray, config: PredictConfig, model: N2D):
+    """``X`` with the columns the model was fitted on, in its order (named tables are reordered by name)."""
+    fitted = getattr(model, "feature_names_in_", None)
+    names = datasets.feature_columns(config.input_path, config.label_column, config.id_column)
+    if fitted is not None and names is not None and len(names) == X.shape[1]:
+        fitted = [str(n) for n in fitted]
+        missing, extra = [n for n in fitted if n not in names], [n for n in names if n not in fitted]
+        if missing or extra:
+            raise ConfigError(f"{config.input_path} has other columns than the model was fitted on: "
+                              + "; ".join(part for part in (
+                                  f"missing {', '.join(missing[:5])}" if missing else "",
+                                  f"not in the model {', '.join(extra[:5])}" if extra else "") if part)
+                              + " (give the label and id columns as label_column and id_column)")
+        X = X[:, [names.index(n) for n in fitted]]  # same names, perhaps another order
+        return pd.DataFrame(X, columns=fitted, copy=False)
+    if X.shape[1] != model.n_features_in_:
+        raise ConfigError(f"{config.input_path} has {X.shape[1]} features but the model was fitted on "
+                          f"{model.n_features_in_}; give the same columns it was fitted on")
+    if fitted is not None:
+        log.warning("%s has no column names to check against the model's; its columns are taken in the "
+                    "model's order", config.input_path)
+        return pd.DataFrame(X, columns=list(fitted), copy=False)
+    return X
+
+
 def predict_file(config: PredictConfig, on_stage=None) -> dict:
     """Label every row of ``config.input_path`` with the saved model; returns ``predict.json``'s content."""
     read_manifest(config.model)  # a bad model folder fails before anything else
@@ -51,9 +80,7 @@ def predict_file(config: PredictConfig, on_stage=None) -> dict:
         X, y, ids = datasets.load_file_with_ids(config.input_path, labels=config.labels_path,
                                                 label_column=config.label_column, engine=engine,
                                                 id_column=config.id_column)
-        if X.shape[1] != model.n_features_in_:
-            raise ConfigError(f"{config.input_path} has {X.shape[1]} features but the model was fitted on "
-                              f"{model.n_features_in_}; give the same columns it was fitted on")
+        X = match_columns(X, config, model)
         load_seconds = time.perf_counter() - start
         if on_stage:
             on_stage("predict")

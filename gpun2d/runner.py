@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import datasets, defaults
 from .devices import Device, resolve_device
@@ -92,6 +93,7 @@ class LoadedData:
     y: np.ndarray | None
     info: dict = field(default_factory=dict)
     ids: np.ndarray | None = None
+    columns: list[str] | None = None  # the feature columns' names, when the file has a header
 
 
 def load_data(source: DataSource, device: Device, progress: bool = False) -> LoadedData:
@@ -111,7 +113,12 @@ def load_data(source: DataSource, device: Device, progress: bool = False) -> Loa
                                                 id_column=source.id_column)
         info = {"source": "file", "name": source.name, "path": str(source.input_path)}
     info.update(n_samples=int(X.shape[0]), n_features=int(X.shape[1]), has_labels=y is not None)
-    return LoadedData(X, y, info, ids)
+    columns = None
+    if source.input_path is not None:
+        columns = datasets.feature_columns(source.input_path, source.label_column, source.id_column)
+        if columns is not None and len(columns) != X.shape[1]:
+            columns = None
+    return LoadedData(X, y, info, ids, columns)
 
 
 def resolve_n_clusters(n_clusters: int | None, source: DataSource, data: LoadedData) -> int:
@@ -150,7 +157,7 @@ def run_pipeline(
         model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
                                 on_step=on_step,
                                 checkpoint_path=config.partial_dir / "checkpoint.pt" if checkpointing else None)
-        model.fit(data.X)
+        model.fit(data.X if data.columns is None else pd.DataFrame(data.X, columns=data.columns, copy=False))
         labels = to_numpy(model.labels_tensor_)
         scores = evaluate(data.y, labels) if data.y is not None else None
         results = build_results(config, data, model, scores, load_seconds)

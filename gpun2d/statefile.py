@@ -30,3 +30,11 @@ def load_arrays(path: str | Path, names: tuple[str, ...]) -> dict[str, np.ndarra
             return {name: data[name] for name in names}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise DataError(f"{path} cannot be read as a gpun2d model file ({type(exc).__name__}: {exc})") from None
+
+
+def state_path(folder: str | Path, meta: dict, name: str) -> Path:
+    """``folder/name``, provided the stage's manifest entry lists it (so its checksum was checked)."""
+    if name not in meta.get("files", ()):
+        raise DataError(f"{folder}: the model manifest does not list {name}, so its checksum was not checked; "
+                        "the model folder was changed or damaged")
+    return Path(folder) / name

@@ -107,3 +107,22 @@ def test_a_killed_jobs_lock_and_temporary_folder_are_removed(tmp_path, caplog):
     publish(tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert "stale lock" in caplog.text and "left by an interrupted gpun2d job" in caplog.text
+
+
+@pytest.mark.parametrize("case, words", [
+    ("dangling link", "is a symbolic link to nothing"),
+    ("lock is a folder", "is in the way and is not a lock file"),
+])
+def test_odd_things_in_the_way_are_clear_errors(tmp_path, case, words):
+    if case == "dangling link":
+        (tmp_path / "out").symlink_to(tmp_path / "nowhere" / "zzz")
+    else:
+        (tmp_path / ".out.lock").mkdir()
+    with pytest.raises(ConfigError, match=words):
+        publish(tmp_path / "out")
+
+
+def test_a_lock_naming_pid_0_is_stale(tmp_path):
+    (tmp_path / ".out.lock").write_text("0")
+    publish(tmp_path / "out")
+    assert (tmp_path / "out" / "results.json").is_file()

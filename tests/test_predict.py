@@ -143,3 +143,75 @@ def test_predict_command_errors(tmp_path, saved, case, message):
                                       "--device", "cpu", "--out", str(tmp_path / "pred")])
     assert result.exit_code == 1 and result.output.startswith("Error:") and message in result.output
     assert not (tmp_path / "pred").exists()
+
+
+def rewrite(folder, name, arrays=None, manifest_change=None):
+    """Change a model file and fix its checksum, as a careful tamperer would."""
+    from gpun2d.persistence import sha256
+
+    if arrays is not None:
+        np.savez(folder / name, **arrays)
+    manifest = json.loads((folder / "model.json").read_text())
+    if arrays is not None:
+        manifest["files"][name] = sha256(folder / name)
+    if manifest_change is not None:
+        manifest_change(manifest)
+    (folder / "model.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("case, words", [
+    ("unlisted file", "reads cluster.npz without a checksum"),
+    ("files not a mapping", "'files' must be a dict"),
+    ("nan precisions", "not finite floating point"),
+    ("wrong means shape", "does not match n_clusters"),
+    ("too many clusters", "does not match n_clusters"),
+    ("names of another width", "one name per feature"),
+])
+def test_a_consistent_checksum_does_not_make_a_consistent_model(saved, tmp_path, case, words):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(saved, folder)
+    with np.load(folder / "cluster.npz") as data:
+        arrays = dict(data)
+    if case == "unlisted file":
+        rewrite(folder, "cluster.npz", manifest_change=lambda m: m["files"].pop("cluster.npz"))
+    elif case == "files not a mapping":
+        rewrite(folder, "cluster.npz", manifest_change=lambda m: m.update(files=list(m["files"])))
+    elif case == "nan precisions":
+        arrays["precisions_cholesky_"][0, 0, 0] = np.nan
+        rewrite(folder, "cluster.npz", arrays)
+    elif case == "wrong means shape":
+        arrays["means_"] = arrays["means_"][:, :3]
+        rewrite(folder, "cluster.npz", arrays)
+    elif case == "too many clusters":
+        rewrite(folder, "cluster.npz", manifest_change=lambda m: m["params"].update(n_clusters=12))
+    else:
+        rewrite(folder, "cluster.npz", manifest_change=lambda m: m.update(feature_names_in=["a"]))
+    with pytest.raises(DataError, match=words):
+        N2D.load(folder)
+
+
+def test_predict_matches_columns_by_name(tmp_path, digits):
+    X, y = digits
+    names = [f"p{i}" for i in range(64)]
+    pd.DataFrame(X[:400], columns=names).assign(cls=y[:400]).to_csv(tmp_path / "train.csv", index=False)
+    run = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "train.csv"), "--label-column", "cls",
+                                   "--epochs", "2", "--cluster-n-init", "1", "--device", "cpu", "--quiet",
+                                   "--out", str(tmp_path / "run")])
+    assert run.exit_code == 0, run.output
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["feature_names_in"] == names
+    frame = pd.DataFrame(X[:400], columns=names)
+    frame[names[::-1]].to_csv(tmp_path / "reversed.csv", index=False)
+    frame.rename(columns={"p3": "q3"}).to_csv(tmp_path / "renamed.csv", index=False)
+
+    def predict(name):
+        return CliRunner().invoke(cli, ["predict", "--model", str(tmp_path / "run"), "--input",
+                                        str(tmp_path / f"{name}.csv"), "--device", "cpu", "--quiet",
+                                        "--out", str(tmp_path / f"pred-{name}")])
+
+    assert predict("reversed").exit_code == 0
+    reordered = pd.read_csv(tmp_path / "pred-reversed" / "clusters.csv")["cluster"]
+    np.testing.assert_array_equal(reordered, pd.read_csv(tmp_path / "run" / "clusters.csv")["cluster"])
+    result = predict("renamed")
+    assert result.exit_code == 1 and "missing p3; not in the model q3" in result.output

@@ -55,7 +55,7 @@ def as_flags(message: str, ctx: click.Context | None) -> str:
     return SNAKE.sub(bare, message)
 
 
-class Terminated(Exception):
+class Terminated(BaseException):
     """SIGTERM arrived: unwinds the job like Ctrl-C, so its temporary files are removed."""
 
 

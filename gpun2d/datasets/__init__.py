@@ -15,7 +15,7 @@ ask for delimited text tables to be parsed by cuDF (``engine="cudf"``).
 from .api import fetch, load, status
 from .paths import cache_dir, search_dirs
 from .registry import DATASETS, DatasetSpec, get_spec, n_classes
-from .tables import load_file, load_file_with_ids
+from .tables import feature_columns, load_file, load_file_with_ids
 
 __all__ = [
     "DATASETS",
@@ -25,6 +25,7 @@ __all__ = [
     "get_spec",
     "load",
     "load_file",
+    "feature_columns",
     "load_file_with_ids",
     "n_classes",
     "search_dirs",

@@ -328,3 +328,32 @@ def load_file(path: str | os.PathLike, labels: object = None, label_column: obje
     """
     X, y, _ = load_file_with_ids(path, labels, label_column, engine=engine, id_column=id_column)
     return X, y
+
+
+def feature_columns(path: str | os.PathLike, label_column: object = None, id_column: object = None) -> list[str] | None:
+    """The names of a table's feature columns (its header, less the label and id columns), or None.
+
+    None for ``.npy``/``.npz`` files and tables without a header row. Only the
+    header is read.
+    """
+    import pandas as pd
+
+    path = Path(path).expanduser()
+    kind = _kind(path, _X_KINDS)
+    if kind in ("npy", "npz"):
+        return None
+    if kind == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            names = list(pq.read_schema(path).names)
+        except Exception:  # unreadable files are reported by the loader itself
+            return None
+        names = [n for n in names if not n.startswith("__index_level_")]
+    else:
+        sep = _SEPARATORS[kind]
+        if not has_header(path, sep):
+            return None
+        names = list(pd.read_csv(path, sep=sep, nrows=0).columns)
+    dropped = {str(c) for c in (label_column, id_column) if c is not None}
+    return [str(n) for n in names if str(n) not in dropped]
