@@ -268,9 +268,7 @@ def test_cli_startup_script_times_the_cli_and_finds_no_torch(tmp_path):
 
 
 def test_predict_holdout_script_reports_agreement(tmp_path):
-    spec = importlib.util.spec_from_file_location("predict_holdout", ROOT / "benchmarks" / "predict_holdout.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("predict_holdout")
     out = tmp_path / "p.json"
     assert script.main(["--dataset", "digits", "--epochs", "1", "--cluster-n-init", "1", "--device", "cpu",
                         "--holdout", "0.1", "--one-by-one", "20", "--out", str(out)]) == 0
@@ -284,9 +282,7 @@ def test_predict_holdout_script_reports_agreement(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_overhead_script_counts_syncs_per_em_iteration(tmp_path):
-    spec = importlib.util.spec_from_file_location("overhead", ROOT / "benchmarks" / "overhead.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("overhead")
     out = tmp_path / "o.json"
     assert script.main(["--n-samples", "300", "--n-features", "3", "--n-components", "3", "--cluster-n-init", "3",
                         "--batch-size", "32", "--device", "cpu", "--out", str(out)]) == 0
