@@ -10,10 +10,14 @@ A target counts as met or missed only on a CUDA run at its own size (70,000 samp
 for the autoencoder); any other run still prints and saves every figure, with `met` left empty.
 `--rows` repeats a smaller dataset's rows up to that many samples (e.g. mnist-test to 70,000)
 when the full one is not at hand: timings then hold for that size, scores do not.
+`--stages` measures only some stages (autoencoder, umap, mixture; default all) and judges only their
+targets; without umap the mixture runs on the autoencoder's code (same shape), and a run without umap
+needs no cuML: `--device cuda` then takes any CUDA GPU that torch sees.
 
   python benchmarks/targets.py --dataset mnist --cuda-graphs
   python benchmarks/targets.py --dataset mnist-test --rows 70000 --data-dir data/mnist
   python benchmarks/targets.py --dataset digits --epochs 2 --device cpu --out targets.json
+  python benchmarks/targets.py --dataset mnist-test --rows 70000 --stages autoencoder,mixture --device cuda
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from gpun2d.benchmarking import machine_info
 from gpun2d.benchmarking.timing import print_context, save_report, timed
 from gpun2d.cli import options
 from gpun2d.cli.errors import Command, run_script
-from gpun2d.devices import Device, DeviceType, resolve_device
+from gpun2d.devices import Device, DeviceType, cuml_import_error, resolve_device
 from gpun2d.handoff import to_numpy
 from gpun2d.manifold import UMAPParams, make_manifold
 from gpun2d.metrics import evaluate
@@ -42,6 +46,8 @@ from gpun2d.report import command_line, now_iso
 from gpun2d.training import TrainOptions, train_autoencoder
 
 TARGET_ROWS = 70_000
+#: the stages --stages may name, in the order they run
+STAGES = ("autoencoder", "umap", "mixture")
 #: name -> (comparison, bar, what)
 TARGETS = {
     "autoencoder_seconds": ("<=", 60.0, "autoencoder, 70,000 x d, 1000 epochs (s)"),
@@ -49,12 +55,41 @@ TARGETS = {
     "umap_speedup": (">=", 30.0, "umap-learn / cuML UMAP, same input"),
     "gmm_speedup": (">=", 5.0, "scikit-learn on NumPy / gpun2d on device tensors"),
 }
+#: target -> the stages it needs
+NEEDS = {
+    "autoencoder_seconds": {"autoencoder"},
+    "umap_gmm_seconds": {"umap", "mixture"},
+    "umap_speedup": {"umap"},
+    "gmm_speedup": {"mixture"},
+}
+
+
+def parse_stages(text: str | None) -> tuple[str, ...]:
+    """``"autoencoder,mixture"`` -> the named stages in run order; ValueError on an unknown or empty list."""
+    if text is None:
+        return STAGES
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(names - set(STAGES))
+    if unknown or not names:
+        raise ValueError(f"unknown stage{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                         f"choose a comma list among {', '.join(STAGES)}" if unknown
+                         else f"name at least one stage among {', '.join(STAGES)}")
+    return tuple(stage for stage in STAGES if stage in names)
+
+
+def stages_option(ctx, param, value):
+    try:
+        return parse_stages(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def load(args, device: Device) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """The dataset, its rows repeated up to --rows when asked."""
+    # cuDF comes with cuML: a torch-only GPU machine parses text tables with pandas
+    cudf = device.is_cuda and cuml_import_error() is None
     X, y = datasets.load(args.dataset, data_dir=args.data_dir, download=not args.no_download,
-                         engine="cudf" if device.is_cuda else "pandas")
+                         engine="cudf" if cudf else "pandas")
     info = {"dataset": args.dataset, "n_original": int(X.shape[0]), "repeated": False}
     if args.rows is not None and args.rows != X.shape[0]:
         take = np.arange(args.rows) % X.shape[0]
@@ -66,13 +101,15 @@ def load(args, device: Device) -> tuple[np.ndarray, np.ndarray | None, dict]:
 
 def warm_up(X_small: torch.Tensor, n_clusters: int, params: UMAPParams, train_options: TrainOptions,
             device: Device, args) -> None:
-    """Every timed step once on a small slice, untimed: JIT compilation and library start-up."""
+    """Every chosen step once on a small slice, untimed: JIT compilation and library start-up."""
     model = AutoEncoder(X_small.shape[1], n_clusters).to(device.torch)
-    train_autoencoder(model, X_small, TrainOptions(**{**vars(train_options), "epochs": 1}), seed=args.seed)
+    if "autoencoder" in args.stages:
+        train_autoencoder(model, X_small, TrainOptions(**{**vars(train_options), "epochs": 1}), seed=args.seed)
     Z = encode(model, X_small)
-    E = make_manifold(params, device, random_state=args.seed).fit_transform(Z)
-    GaussianMixture(n_clusters, n_init=1, random_state=args.seed).fit(E)
-    if not args.no_reference and device.is_cuda:
+    E = make_manifold(params, device, random_state=args.seed).fit_transform(Z) if "umap" in args.stages else Z
+    if "mixture" in args.stages:
+        GaussianMixture(n_clusters, n_init=1, random_state=args.seed).fit(E)
+    if not args.no_reference and device.is_cuda and "umap" in args.stages:
         make_manifold(params, Device(DeviceType.CPU), random_state=args.seed).fit_transform(Z.cpu())
 
 
@@ -85,7 +122,9 @@ def verdict(name: str, value: float | None, comparable: bool) -> dict:
 
 
 def run(args) -> dict:
-    device = resolve_device(args.device)
+    chosen = args.stages
+    # UMAP on CUDA is cuML's; the autoencoder and the (batched) mixture run on torch alone
+    device = resolve_device(args.device, need_cuml="umap" in chosen)
     cpu = Device(DeviceType.CPU)
     X, y, data = load(args, device)
     n_clusters = datasets.n_classes(args.dataset)
@@ -98,31 +137,47 @@ def run(args) -> dict:
         warm_up(X_t[: min(300, X.shape[0])], n_clusters, params, train_options, device, args)
     torch.manual_seed(args.seed)
     model = AutoEncoder(X.shape[1], n_clusters).to(device.torch)
-    history, ae_s = timed(lambda: train_autoencoder(model, X_t, train_options, seed=args.seed), device.torch)
-    Z = encode(model, X_t)
+    stages: dict[str, float] = {}
+    history = None
+    if "autoencoder" in chosen:
+        history, stages["autoencoder"] = timed(lambda: train_autoencoder(model, X_t, train_options, seed=args.seed),
+                                               device.torch)
+    Z = encode(model, X_t)  # an untrained (seeded) encoder's code when the autoencoder is not measured
 
-    E, umap_s = timed(lambda: make_manifold(params, device, random_state=args.seed).fit_transform(Z), device.torch)
-    mixture = GaussianMixture(n_clusters, n_init=args.cluster_n_init, random_state=args.seed)
-    labels, gmm_s = timed(lambda: mixture.fit_predict(E), device.torch)
-    stages = {"autoencoder": ae_s, "umap": umap_s, "gmm": gmm_s}
+    E = Z
+    if "umap" in chosen:
+        E, stages["umap"] = timed(lambda: make_manifold(params, device, random_state=args.seed).fit_transform(Z),
+                                  device.torch)
+    labels = None
+    if "mixture" in chosen:
+        mixture = GaussianMixture(n_clusters, n_init=args.cluster_n_init, random_state=args.seed)
+        labels, stages["gmm"] = timed(lambda: mixture.fit_predict(E), device.torch)
 
     reference = None
-    if not args.no_reference:
-        from sklearn.mixture import GaussianMixture as SKGaussianMixture
+    if not args.no_reference and ({"umap", "mixture"} & set(chosen)):
+        reference = {}
+        if "umap" in chosen:
+            _, reference["umap_learn"] = timed(
+                lambda: make_manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()), "cpu")
+        if "mixture" in chosen:
+            from sklearn.mixture import GaussianMixture as SKGaussianMixture
 
-        _, learn_s = timed(lambda: make_manifold(params, cpu, random_state=args.seed).fit_transform(Z.cpu()), "cpu")
-        E_host = to_numpy(E).astype(np.float64)
-        _, sk_s = timed(lambda: SKGaussianMixture(n_clusters, covariance_type="full", n_init=args.cluster_n_init,
-                                                  random_state=args.seed).fit(E_host), "cpu")
-        reference = {"umap_learn": learn_s, "sklearn_gmm": sk_s}
+            E_host = to_numpy(E).astype(np.float64)
+            _, reference["sklearn_gmm"] = timed(
+                lambda: SKGaussianMixture(n_clusters, covariance_type="full", n_init=args.cluster_n_init,
+                                          random_state=args.seed).fit(E_host), "cpu")
 
     full_size = device.is_cuda and data["n_samples"] == TARGET_ROWS
-    targets = {
-        "autoencoder_seconds": verdict("autoencoder_seconds", ae_s, full_size and args.epochs == 1000),
-        "umap_gmm_seconds": verdict("umap_gmm_seconds", umap_s + gmm_s, full_size),
-        "umap_speedup": verdict("umap_speedup", reference and reference["umap_learn"] / umap_s, full_size),
-        "gmm_speedup": verdict("gmm_speedup", reference and reference["sklearn_gmm"] / gmm_s, full_size),
+    values = {
+        "autoencoder_seconds": (stages.get("autoencoder"), full_size and args.epochs == 1000),
+        "umap_gmm_seconds": (stages.get("umap", 0.0) + stages.get("gmm", 0.0), full_size),
+        "umap_speedup": (reference and reference.get("umap_learn") and reference["umap_learn"] / stages["umap"],
+                         full_size),
+        "gmm_speedup": (reference and reference.get("sklearn_gmm") and reference["sklearn_gmm"] / stages["gmm"],
+                        full_size),
     }
+    targets = {name: verdict(name, value or None, comparable)
+               for name, (value, comparable) in values.items() if NEEDS[name] <= set(chosen)}
     return {
         "created": now_iso(),
         "command": command_line(),
@@ -130,12 +185,16 @@ def run(args) -> dict:
         "machine": machine_info(device),
         "settings": {"warmup": args.warmup, "epochs": args.epochs, "batch_size": args.batch_size,
                      "cluster_n_init": args.cluster_n_init, "compile": args.compile, "cuda_graphs": args.cuda_graphs,
-                     "bf16": args.bf16, "seed": args.seed, "reference": not args.no_reference},
+                     "bf16": args.bf16, "seed": args.seed, "reference": not args.no_reference,
+                     "stages": list(chosen),
+                     "mixture_input": None if "mixture" not in chosen else "umap" if "umap" in chosen
+                     else "autoencoder" if "autoencoder" in chosen else "untrained autoencoder"},
         "data": data,
         "seconds": stages,
         "reference_seconds": reference,
-        "final_loss": history.losses[-1],
-        "scores": evaluate(y, to_numpy(labels)) if y is not None and not data["repeated"] else None,
+        "final_loss": history.losses[-1] if history is not None else None,
+        "scores": (evaluate(y, to_numpy(labels)) if y is not None and labels is not None and not data["repeated"]
+                   else None),
         "targets": targets,
     }
 
@@ -160,6 +219,9 @@ def print_report(result: dict) -> None:
 @options.batch_size
 @options.cluster_n_init
 @options.trainer
+@click.option("--stages", metavar="LIST", callback=stages_option, show_default="autoencoder,umap,mixture",
+              help="Measure only these stages (comma list among autoencoder, umap, mixture) and judge only their "
+                   "targets; without umap the mixture runs on the autoencoder's code and no cuML is needed.")
 @click.option("--no-reference", is_flag=True, help="Skip umap-learn and scikit-learn (no speed-ups then).")
 @options.device
 @options.data_dir
@@ -181,7 +243,8 @@ def command(epochs: int, random_state: int, out: Path | None, **settings) -> int
     A target is judged only on a CUDA run at its own size (70,000 samples;
     1000 epochs for the autoencoder); other runs print and save every figure
     with `met` left empty. --rows repeats a smaller dataset's rows (timings
-    then hold for that size, scores do not). Examples:
+    then hold for that size, scores do not). --stages measures only some
+    stages; a run without umap needs no cuML. Examples:
 
     \b
       python benchmarks/targets.py --dataset mnist --cuda-graphs

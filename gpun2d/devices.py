@@ -70,8 +70,12 @@ def cuml_import_error() -> str | None:
     return None
 
 
-def cuda_problem() -> str | None:
-    """Say what is missing for the GPU path, or None when everything is there."""
+def cuda_problem(*, need_cuml: bool = True) -> str | None:
+    """Say what is missing for the GPU path, or None when everything is there.
+
+    ``need_cuml=False`` asks only for a CUDA GPU that torch sees (the autoencoder
+    and the batched mixture run on torch alone).
+    """
     if torch.version.cuda is None:
         return (
             f"torch {torch.__version__} is a CPU-only build; install a CUDA build of "
@@ -82,30 +86,53 @@ def cuda_problem() -> str | None:
             "torch sees no CUDA GPU (no device, or the NVIDIA driver is missing or too old "
             "for this CUDA build)"
         )
+    if not need_cuml:
+        return None
     problem = cuml_import_error()
     if problem is not None:
         return f"RAPIDS cuML does not import ({problem}); install gpun2d[gpu] or use the RAPIDS image"
     return None
 
 
-def resolve_device(request: str | DeviceType | Device = "auto") -> Device:
+def resolve_device(request: str | DeviceType | Device = "auto", *, need_cuml: bool = True) -> Device:
     """Turn ``auto|cpu|cuda`` into a :class:`Device`.
 
     ``auto`` picks CUDA only when torch sees a GPU *and* cuML imports;
     ``cuda`` raises :class:`DeviceError` naming what is missing, never falling
     back silently; ``cpu`` never touches CUDA.
+
+    ``need_cuml=False`` is for work that runs on torch alone (the autoencoder,
+    the batched mixture): ``cuda`` and ``auto`` then accept a CUDA GPU that
+    torch sees even when cuML does not import, and say so in the log; ``auto``
+    always logs which device it chose.
     """
     if isinstance(request, Device):
         return request
     kind = DeviceType.parse(request)
     if kind is DeviceType.CPU:
         return Device(DeviceType.CPU)
-    problem = cuda_problem()
+    problem = cuda_problem(need_cuml=need_cuml)
     if kind is DeviceType.CUDA:
         if problem is not None:
             raise DeviceError(f"device='cuda' is unavailable: {problem}. Use device='cpu' to run on the CPU.")
-        return Device(DeviceType.CUDA, torch.cuda.current_device())
+        device = Device(DeviceType.CUDA, torch.cuda.current_device())
+        if not need_cuml:
+            _log_torch_only(f"device='cuda' runs on {device}")
+        return device
     if problem is not None:
         log.warning("device='auto' runs on the CPU, much slower than a GPU, because %s", problem)
         return Device(DeviceType.CPU)
-    return Device(DeviceType.CUDA, torch.cuda.current_device())
+    device = Device(DeviceType.CUDA, torch.cuda.current_device())
+    if not need_cuml:
+        _log_torch_only(f"device='auto' chose {device}")
+    return device
+
+
+def _log_torch_only(chosen: str) -> None:
+    """Log a CUDA choice made without asking for cuML, saying whether cuML imports."""
+    problem = cuml_import_error()
+    if problem is None:
+        log.info("%s (torch sees a CUDA GPU; cuML imports too)", chosen)
+    else:
+        log.warning("%s: torch sees a CUDA GPU and this work needs no cuML, which does not import (%s)",
+                    chosen, problem)

@@ -290,3 +290,75 @@ def test_overhead_script_counts_syncs_per_em_iteration(tmp_path):
     batched = {k: v for k, v in result["em_per_iteration"].items() if k.startswith("batched")}
     assert len(batched) >= 2 and all(row["syncs"] <= 2 for row in batched.values())  # independent of restarts
     assert len({row["syncs"] for row in batched.values()}) == 1
+
+
+def test_targets_stages_parse_in_run_order_and_refuse_unknown_names(capsys):
+    targets = load_script("targets")
+    assert targets.parse_stages(None) == ("autoencoder", "umap", "mixture")
+    assert targets.parse_stages("mixture, autoencoder") == ("autoencoder", "mixture")
+    assert targets.parse_stages("umap,umap") == ("umap",)
+    for bad, message in (("autoencoder,gmm", "unknown stage 'gmm'"), (",", "name at least one stage")):
+        assert targets.main(["--stages", bad, "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert "Invalid value for '--stages'" in err and message in err
+
+
+def test_targets_script_measures_only_the_chosen_stages(tmp_path, capsys):
+    targets = load_script("targets")
+    out = tmp_path / "targets.json"
+    assert targets.main(["--dataset", "digits", "--rows", "300", "--epochs", "1", "--cluster-n-init", "1",
+                         "--device", "cpu", "--stages", "autoencoder,mixture", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert set(report["targets"]) == {"autoencoder_seconds", "gmm_speedup"}
+    assert set(report["seconds"]) == {"autoencoder", "gmm"}
+    assert set(report["reference_seconds"]) == {"sklearn_gmm"}
+    assert report["settings"]["stages"] == ["autoencoder", "mixture"]
+    assert report["settings"]["mixture_input"] == "autoencoder"
+    assert report["targets"]["gmm_speedup"]["value"] == pytest.approx(
+        report["reference_seconds"]["sklearn_gmm"] / report["seconds"]["gmm"])
+    assert all(row["met"] is None for row in report["targets"].values())
+    assert "cuML UMAP" not in capsys.readouterr().out  # its rows are not printed
+
+
+def test_targets_without_umap_needs_no_cuml(monkeypatch):
+    """--stages autoencoder,mixture asks resolve_device for a torch GPU only; umap asks for cuML."""
+    targets = load_script("targets")
+    asked = []
+
+    def fake_resolve(request, *, need_cuml=True):
+        asked.append(need_cuml)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(targets, "resolve_device", fake_resolve)
+    for stages, need in (("autoencoder,mixture", False), ("autoencoder,umap,mixture", True)):
+        with pytest.raises(RuntimeError, match="stop here"):
+            targets.run(SimpleNamespace(stages=targets.parse_stages(stages), device="cuda"))
+        assert asked.pop() is need
+
+
+def test_gpu_check_torch_tier_stops_at_once_without_a_gpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the no-GPU case")
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "torch"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, "OUT": str(tmp_path / "out")})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # one line
+    assert done.stderr.startswith("gpu_check.sh: no CUDA GPU visible to torch")
+    assert "pytest" not in done.stdout and "targets" not in done.stdout  # nothing after the gate ran
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cuda.log"]
+
+
+def test_gpu_check_tiers_pass_only_options_targets_has():
+    text = (ROOT / "benchmarks" / "gpu_check.sh").read_text()
+    opts = {opt for p in load_script("targets").command.params for opt in p.opts + p.secondary_opts}
+    targets = load_script("targets")
+    for tier in ("torch", "cuml"):
+        args = re.search(rf"^targets_{tier}=\((.*)\)$", text, re.M).group(1).split()
+        assert set(a for a in args if a.startswith("--")) <= opts
+        assert targets.command.make_context("targets.py", args).params["cluster_n_init"] == 10
+    stages = re.search(r"^targets_torch=\(.*--stages (\S+)", text, re.M).group(1)
+    assert targets.parse_stages(stages) == ("autoencoder", "mixture")
+    torch_steps = re.search(r"^\s*torch\) steps\+=\((.*?)\) ;;$", text, re.M).group(1).split()
+    assert torch_steps == ["cuda", "pytest-torch", "targets-torch"]  # nothing that needs cuML
