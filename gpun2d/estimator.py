@@ -28,7 +28,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 from . import defaults, registry
 from .devices import DeviceType, resolve_device
 from .errors import ConfigError, DataError
-from .handoff import as_tensor, like
+from .handoff import as_tensor, like, require_finite
 from .manifold import INITS, KNN_SOURCES
 from .stages import StageContext
 
@@ -223,13 +223,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
             _check_n_features(self, tensor, reset=reset)
         except ValueError as exc:
             raise DataError(str(exc)) from None
-        tensor = tensor.to(device=self.device_.torch, dtype=torch.float32)
-        bad = ~torch.isfinite(tensor).all(dim=1)
-        if bad.any():
-            rows = torch.nonzero(bad).flatten()[:5].tolist()
-            raise DataError(f"X has NaN or infinite values in {int(bad.sum())} rows (first: {rows}); "
-                            "clean or impute them first")
-        return tensor
+        return require_finite(tensor.to(device=self.device_.torch, dtype=torch.float32))
 
     def _check_size(self, X: torch.Tensor) -> None:
         n_samples = X.shape[0]
@@ -382,7 +376,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     def fitted_stage(self, key: str):
         """The fitted implementation of stage ``key`` (``autoencoder``, ``manifold``, ``cluster``)."""
         check_is_fitted(self, "labels_")
-        return {"autoencoder": self.embedder_, "manifold": self.manifold_, "cluster": self.cluster_model_}[key]
+        return getattr(self, registry.stage(key).attribute)
 
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the fitted model to the folder ``path`` (created; an existing one only with ``overwrite``).
@@ -420,8 +414,12 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.embedder_.save(path)
 
 
-def distinct_rows(X: torch.Tensor) -> int:
-    """How many different rows ``X`` has (rows compared through a fixed random projection, in float64)."""
+def distinct_rows(X: torch.Tensor, chunk: int = 8192) -> int:
+    """How many different rows ``X`` has (rows compared through a fixed random projection, in float64).
+
+    Projected a chunk of rows at a time, so no float64 copy of the whole of X is made.
+    """
     generator = torch.Generator(device="cpu").manual_seed(0)
     direction = torch.randn(X.shape[1], generator=generator, dtype=torch.float64).to(X.device)
-    return int(torch.unique(X.double() @ direction).numel())
+    projected = torch.cat([X[i : i + chunk].double() @ direction for i in range(0, X.shape[0], chunk)])
+    return int(torch.unique(projected).numel())

@@ -134,4 +134,14 @@ def as_tensor(X: Any) -> torch.Tensor:
     return tensor
 
 
+def require_finite(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` (2-D) unchanged, or a one-line :class:`DataError` naming its rows with NaN or inf."""
+    bad = ~torch.isfinite(tensor).all(dim=1)
+    if bad.any():
+        rows = torch.nonzero(bad).flatten()[:5].tolist()
+        raise DataError(f"X has NaN or infinite values in {int(bad.sum())} rows (first: {rows}); "
+                        "clean or impute them first")
+    return tensor
+
+
 INTEGER_DTYPES = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)

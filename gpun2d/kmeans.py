@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import defaults
 from .devices import Device, resolve_device
 from .errors import ConfigError, DataError
-from .handoff import as_tensor, is_cupy, like, to_device_array, to_numpy, to_torch
+from .handoff import as_tensor, is_cupy, like, require_finite, to_device_array, to_numpy, to_torch
 from .statefile import load_arrays, save_arrays, state_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -226,11 +226,7 @@ class RestartClusterer(ClusterMixin, BaseEstimator):
         elif n_features != self.n_features_in_:
             raise DataError(f"X has {n_features} features, but this {type(self).__name__} was fitted on "
                             f"{self.n_features_in_}")
-        bad = ~torch.isfinite(tensor).all(dim=1)
-        if bad.any():
-            rows = torch.nonzero(bad).flatten()[:5].tolist()
-            raise DataError(f"X has NaN or infinite values in {int(bad.sum())} rows (first: {rows}); "
-                            f"clean or impute them first")
+        require_finite(tensor)
         if fitting:
             self.n_features_in_ = n_features
         return tensor

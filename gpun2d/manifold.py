@@ -123,7 +123,6 @@ class UMAPManifold:
         arrays = load_arrays(state_path(folder, meta, STATE_FILE), ("train_input", "embedding"))
         self.train_input_ = torch.as_tensor(arrays["train_input"], dtype=torch.float32, device=device)
         self.embedding_ = torch.as_tensor(arrays["embedding"], dtype=torch.float32, device=device)
-        self.model_ = None
         return self
 
 

@@ -170,15 +170,13 @@ def _load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
     if manifest.get("feature_names_in") is not None:
         model.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
     ctx = StageContext(model.get_params(), model.n_clusters, model.device_, model.seed_)
-    fitted = {}
+    model.backends_ = {}
     for stage in registry.STAGES:
         meta = manifest["stages"][stage.key]
         part = registry.lookup(stage.key, meta["name"], model.device_.type.value)
-        fitted[stage.key] = part.build(ctx).load_state(folder, meta, model.device_.torch)
-    model.embedder_, model.manifold_, model.cluster_model_ = (fitted[s.key] for s in registry.STAGES)
+        setattr(model, stage.attribute, part.build(ctx).load_state(folder, meta, model.device_.torch))
+        model.backends_[stage.key] = part.backend
     model.history_, model.timings_ = [], {}
-    model.backends_ = {s.key: registry.lookup(s.key, manifest["stages"][s.key]["name"],
-                                              model.device_.type.value).backend for s in registry.STAGES}
     check_consistent(model, Path(folder))
     embedding = model.manifold_.embedding_
     model.embedding_tensor_ = embedding

@@ -20,7 +20,6 @@ from .estimator import N2D
 from .handoff import to_numpy
 from .metrics import evaluate
 from .outputs import ResultFolder
-from .persistence import read_manifest
 from .report import command_line, now_iso, package_versions, write_clusters_csv, write_json
 from .version import __version__
 
@@ -51,11 +50,10 @@ def match_columns(X: np.ndarray, config: PredictConfig, model: N2D):
         fitted = [str(n) for n in fitted]
         missing, extra = [n for n in fitted if n not in names], [n for n in names if n not in fitted]
         if missing or extra:
+            parts = [f"missing {', '.join(missing[:5])}"] if missing else []
+            parts += [f"not in the model {', '.join(extra[:5])}"] if extra else []
             raise ConfigError(f"{config.input_path} has other columns than the model was fitted on: "
-                              + "; ".join(part for part in (
-                                  f"missing {', '.join(missing[:5])}" if missing else "",
-                                  f"not in the model {', '.join(extra[:5])}" if extra else "") if part)
-                              + " (give the label and id columns as label_column and id_column)")
+                              f"{'; '.join(parts)} (give the label and id columns as label_column and id_column)")
         X = X[:, [names.index(n) for n in fitted]]  # same names, perhaps another order
         return pd.DataFrame(X, columns=fitted, copy=False)
     if X.shape[1] != model.n_features_in_:
@@ -70,12 +68,11 @@ def match_columns(X: np.ndarray, config: PredictConfig, model: N2D):
 
 def predict_file(config: PredictConfig, on_stage=None) -> dict:
     """Label every row of ``config.input_path`` with the saved model; returns ``predict.json``'s content."""
-    read_manifest(config.model)  # a bad model folder fails before anything else
+    if on_stage:
+        on_stage("load")
+    start = time.perf_counter()
+    model = N2D.load(config.model, device=config.device)  # a bad model folder fails before anything else
     with ResultFolder(config.out, PREDICT_FILES, overwrite=config.overwrite) as target:
-        if on_stage:
-            on_stage("load")
-        start = time.perf_counter()
-        model = N2D.load(config.model, device=config.device)
         engine = "cudf" if model.device_.torch.type == "cuda" else "pandas"
         X, y, ids = datasets.load_file_with_ids(config.input_path, labels=config.labels_path,
                                                 label_column=config.label_column, engine=engine,

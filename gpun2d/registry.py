@@ -31,12 +31,14 @@ class Stage:
     """Progress text while it runs."""
     short: str
     """Short name (``gpun2d study --vary``)."""
+    attribute: str
+    """The fitted estimator's attribute holding this stage's fitted implementation."""
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("autoencoder", "embedder", "training the autoencoder", "ae"),
-    Stage("manifold", "manifold", "learning the manifold", "manifold"),
-    Stage("cluster", "cluster", "clustering", "cluster"),
+    Stage("autoencoder", "embedder", "training the autoencoder", "ae", "embedder_"),
+    Stage("manifold", "manifold", "learning the manifold", "manifold", "manifold_"),
+    Stage("cluster", "cluster", "clustering", "cluster", "cluster_model_"),
 )
 STAGE_KEYS = tuple(stage.key for stage in STAGES)
 

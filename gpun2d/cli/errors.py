@@ -63,6 +63,11 @@ def raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 
+def reported(exc: GPUN2DError, ctx: click.Context) -> click.ClickException:
+    """gpun2d's error as click prints it: one ``Error: ...`` line in the command's flags, exit 1."""
+    return click.ClickException(as_flags(str(exc), ctx))
+
+
 class Command(click.Command):
     """A click command that prints gpun2d's own errors as one ``Error: ...`` line (exit 1)."""
 
@@ -70,7 +75,7 @@ class Command(click.Command):
         try:
             return super().invoke(ctx)
         except GPUN2DError as exc:
-            raise click.ClickException(as_flags(str(exc), ctx)) from exc
+            raise reported(exc, ctx) from exc
 
 
 class Group(click.Group):
@@ -82,7 +87,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except GPUN2DError as exc:
-            raise click.ClickException(as_flags(str(exc), ctx)) from exc
+            raise reported(exc, ctx) from exc
         except Terminated:
             click.echo("Terminated.", err=True)
             ctx.exit(143)
