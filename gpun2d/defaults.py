@@ -70,3 +70,12 @@ DEVICE_ENV = "GPUN2D_DEVICE"
 RESULTS_ROOT = "gpun2d-results"
 """Folder of results when neither ``--out`` nor ``$GPUN2D_RESULTS`` (``--results-root``) is given."""
 
+
+FIT_SAMPLE_MAX = 100_000
+"""Most rows a scaled run (``scheduler=``) fits on when ``fit_sample`` is not given.
+
+Above every dataset of the paper (MNIST: 70,000), so up to that size the fit
+sees all the rows the paper's did; below it, free memory may lower the size
+(:func:`gpun2d.scale.sample.default_fit_sample`). The fitted model then labels
+every row on the workers.
+"""

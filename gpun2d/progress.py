@@ -9,7 +9,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import registry
 
-STEPS = {"load": "loading data", "predict": "placing and labelling the rows", "write": "writing results"}
+STEPS = {"load": "loading data", "predict": "placing and labelling the rows", "write": "writing results",
+         "connect": "connecting to the Dask cluster", "read": "counting the rows of every partition",
+         "sample": "drawing the fit sample", "apply": "labelling every partition on the workers",
+         "verify": "counting the rows written and scoring them"}
 STEP_BARS = {"manifold": "UMAP epochs", "cluster": "clustering restarts"}
 PLAIN_EVERY_S = 30.0
 """Without a terminal, a plain progress line at most this often (and at the end of training)."""

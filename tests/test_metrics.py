@@ -36,3 +36,23 @@ def test_evaluate_accepts_tensors_and_returns_all_keys():
 def test_length_mismatch_is_a_data_error():
     with pytest.raises(DataError, match="4 entries but there are 3"):
         cluster_acc([0, 0, 1, 1], [0, 1, 0])
+
+
+def test_scores_from_a_contingency_table_equal_scikit_learns():
+    """evaluate_table (for data whose labels are counted by Dask) against evaluate on the labels themselves."""
+    from sklearn.metrics.cluster import contingency_matrix
+
+    from gpun2d.metrics import evaluate_table
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n = int(rng.integers(1, 400))
+        y_true = rng.integers(0, rng.integers(1, 8), n)
+        y_pred = y_true.copy() if trial % 4 == 0 else rng.integers(0, rng.integers(1, 8), n)
+        expected = evaluate(y_true, y_pred)
+        table = contingency_matrix(y_true, y_pred)
+        padded = np.pad(table, ((0, 1), (0, 2)))  # classes or clusters with no rows change nothing
+        for got in (evaluate_table(table), evaluate_table(padded)):
+            assert got == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(DataError, match="no labelled rows"):
+        evaluate_table(np.zeros((2, 2)))

@@ -104,6 +104,18 @@ data = stack(
     no_download,
 )
 
+scale = stack(
+    click.option("--scheduler", metavar="ADDRESS|local",
+                 help="Run on Dask: fit on a sample of --input's shards ('data/*.parquet' or '*.npy', quoted), then "
+                      "label every row on the workers, written as Parquet in OUT/clusters/. 'local' starts a "
+                      "cluster on this machine (dask-cuda's on a GPU); an address joins a running scheduler."),
+    click.option("--fit-sample", type=click.IntRange(min=2), metavar="N",
+                 help="Rows the model is fitted on with --scheduler [default: all rows up to 100,000, fewer if "
+                      "free memory is short; results.json says which]."),
+    click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                 help="Worker processes of --scheduler local [default: one per core, or per GPU]."),
+)
+
 model = stack(
     click.option("--n-clusters", "-k", type=click.IntRange(min=2),
                  help="Number of clusters [default: the dataset's class count]."),

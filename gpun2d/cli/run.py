@@ -12,6 +12,7 @@ from .errors import Command
 
 @click.command(cls=Command)
 @options.data
+@options.scale
 @options.model
 @options.out("results.json, clusters.csv, embedding.npy and the fitted model (model.json, autoencoder.pt, ...)")
 @options.results_root
@@ -20,7 +21,7 @@ from .errors import Command
               help="Also write embedding.png (2-D UMAP: clusters in their matched classes' colours beside the "
                    "true labels), loss.png and, with labels, confusion.png.")
 @options.quiet
-def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
+def run(out: Path | None, results_root: Path, quiet: bool, visualize: bool, **settings) -> None:
     """Cluster a dataset or your own file with N2D and save the results.
 
     Scores (ACC, NMI, ARI) are reported when true labels are known. Examples:
@@ -29,15 +30,33 @@ def run(out: Path | None, results_root: Path, quiet: bool, **settings) -> None:
       gpun2d run --dataset mnist-test --epochs 100 --device cpu
       gpun2d run --input features.csv --label-column class --out runs/mine
       gpun2d run --dataset fashion --ae-weights runs/fashion/autoencoder.pt
+      gpun2d run --input 'shards/*.parquet' --id-column id --scheduler local --fit-sample 20000
     """
     from ..progress import RunProgress
-    from ..runner import RunConfig, run_pipeline
 
     if (settings["dataset"] is None) == (settings["input_path"] is None):
         raise click.UsageError("give exactly one of --dataset NAME or --input FILE")
     name = settings["dataset"] or Path(settings["input_path"]).stem
-    out = out or options.default_out(results_root, "run", name)
-    config = RunConfig.from_options({**settings, "out": out, "quiet": quiet})
+    out = out or options.default_out(results_root, "run", name.replace("*", "all"))
+    scale = {key: settings.pop(key) for key in ("scheduler", "fit_sample", "workers")}
+    if scale["scheduler"] is not None:
+        config = scaled_config(settings, scale, out, visualize)
+        from ..scale.job import run_scaled
+
+        with RunProgress(config.model["epochs"], quiet=quiet) as progress:
+            results = run_scaled(config, on_epoch=progress.on_epoch, on_stage=progress.on_stage,
+                                 on_step=progress.on_step)
+        click.echo(f"{results['rows']['written']} rows labelled; results in {out}/")
+        return
+    given = [f"--{key.replace('_', '-')}" for key, value in scale.items() if value is not None]
+    if given:
+        raise click.UsageError(f"{' and '.join(given)} go with --scheduler")
+    if any(c in str(settings["input_path"] or "") for c in "*?["):
+        raise click.UsageError("a pattern of shards needs --scheduler local (or a scheduler's address); "
+                               "without it --input names one file")
+    from ..runner import RunConfig, run_pipeline
+
+    config = RunConfig.from_options({**settings, "out": out, "quiet": quiet, "visualize": visualize})
     with RunProgress(config.model["epochs"], quiet=quiet) as progress:
         results = run_pipeline(config, on_epoch=progress.on_epoch, on_stage=progress.on_stage,
                                on_step=progress.on_step)
@@ -66,3 +85,21 @@ def print_summary(results: dict, out: Path) -> None:
     console = Console()
     console.print(table)
     console.print(f"results in {out}/")
+
+
+def scaled_config(settings: dict, scale: dict, out: Path, visualize: bool):
+    """The settings of a ``--scheduler`` run, refusing what only a single-process run does."""
+    from ..scale.job import ScaleConfig
+
+    refused = {"--dataset": settings.pop("dataset"), "--labels": settings.pop("labels_path"),
+               "--visualize": visualize, "--checkpoint-every": settings.get("checkpoint_every"),
+               "--resume": settings.get("resume")}
+    refused = [flag for flag, value in refused.items() if value]
+    if refused:
+        raise click.UsageError(f"{', '.join(refused)} cannot be used with --scheduler, which runs on --input "
+                               "shards (Parquet, with --label-column for scoring)")
+    for key in ("data_dir", "no_download", "checkpoint_every", "resume"):
+        settings.pop(key)
+    job = {key: settings.pop(key) for key in ("input_path", "id_column", "label_column", "n_clusters",
+                                              "memory_pool", "overwrite")}
+    return ScaleConfig(input_path=str(job.pop("input_path")), out=out, model=settings, **scale, **job)

@@ -1,0 +1,102 @@
+"""The Dask cluster a job runs on: an existing scheduler, or one started on this machine.
+
+``local`` starts a ``LocalCUDACluster`` (dask-cuda: one worker per GPU) for a
+GPU run and a ``dask.distributed.LocalCluster`` of single-threaded worker
+processes for a CPU run; anything else is a scheduler's address.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ..devices import Device
+from ..errors import ConfigError, DataError, DeviceError, GPUN2DError
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+CONNECT_TIMEOUT = "20s"
+DASHBOARD = ":0"
+"""A local cluster's dashboard listens on a free port (its address is logged and reported)."""
+
+
+def _require_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ConfigError(f"scheduler=... needs Dask: pip install 'gpun2d[dask]' ({exc})") from None
+    return distributed
+
+
+def local_cluster(device: Device, workers: int | None = None):
+    """A cluster on this machine for ``device``: one worker per GPU, or ``workers`` CPU processes."""
+    distributed = _require_distributed()
+    if device.is_cuda:
+        try:
+            from dask_cuda import LocalCUDACluster
+        except ImportError as exc:
+            raise DeviceError(f"scheduler='local' on the GPU needs dask-cuda, installed with the [gpu] extra "
+                              f"({exc})") from None
+        return LocalCUDACluster(n_workers=workers, threads_per_worker=1, dashboard_address=DASHBOARD)
+    n_workers = workers or max(1, os.cpu_count() or 1)
+    # one thread each: a worker's torch and NumPy then use one core, and the workers share the machine
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                    dashboard_address=DASHBOARD, silence_logs=logging.WARNING)
+
+
+@contextmanager
+def connect(scheduler: str, device: Device, workers: int | None = None) -> Iterator[object]:
+    """A ``distributed.Client`` for ``scheduler`` (``'local'`` or an address), closed on exit.
+
+    A local cluster is shut down with the client; an existing one is left running.
+    """
+    distributed = _require_distributed()
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)  # its own INFO lines would drown the progress
+    if workers is not None and scheduler != LOCAL:
+        raise ConfigError("workers=N sizes a local cluster; it goes with scheduler='local'")
+    if scheduler == LOCAL:
+        cluster = local_cluster(device, workers)
+        try:
+            with distributed.Client(cluster) as client:
+                log.info("Dask dashboard: %s", client.dashboard_link)
+                yield client
+        finally:
+            cluster.close()
+        return
+    try:
+        client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at scheduler={scheduler!r} "
+                          f"({' '.join(str(exc).split())}); give its address, or scheduler='local'") from None
+    with client:
+        yield client
+
+
+def describe(client) -> dict:
+    """The scheduler's address and its workers, for the report."""
+    info = client.scheduler_info()
+    workers = info.get("workers", {})
+    return {"address": client.scheduler.address, "dashboard": client.dashboard_link, "workers": len(workers),
+            "threads": sum(w.get("nthreads", 0) for w in workers.values())}
+
+
+def compute(client, *collections):
+    """Compute Dask ``collections`` on ``client`` (or Dask's current scheduler when it is None).
+
+    A file a worker cannot read (corrupt or truncated Parquet) becomes a DataError.
+    """
+    try:
+        if client is not None:
+            return tuple(client.compute(list(collections), sync=True))
+        import dask
+
+        return dask.compute(*collections)
+    except GPUN2DError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+        raise DataError(f"a partition could not be read or labelled ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:300]})") from None

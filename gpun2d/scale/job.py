@@ -1,0 +1,174 @@
+"""``gpun2d run --scheduler``: fit on a sample on one device, label every row on the Dask workers.
+
+The result folder is reserved before any work and published whole, as for a
+single-process run: ``results.json``, the fitted model and ``clusters/``,
+partitioned Parquet written by the workers (one file per input partition:
+the id or row number, the cluster, its probability and the true label when
+known). The rows written are counted from the files and must equal the rows
+read, or nothing is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.tables import encode_labels
+from ..devices import resolve_device
+from ..errors import ConfigError, DataError
+from ..estimator import N2D
+from ..memory import apply_memory_pool
+from ..metrics import evaluate, evaluate_table
+from ..outputs import ResultFolder
+from ..persistence import MODEL_FILES, write_model
+from ..report import command_line, now_iso, package_versions, write_json
+from ..version import __version__
+from . import client as clients
+from .apply import label_frame
+from .sample import choose_rows, default_fit_sample, gather_rows, partition_lengths
+from .shards import Shards, read_shards
+
+log = logging.getLogger(__name__)
+
+CLUSTERS = "clusters"
+SCALE_FILES = ("results.json", CLUSTERS, *MODEL_FILES)
+
+
+@dataclass
+class ScaleConfig:
+    """A scaled run: the shards, the cluster to run on, the fit sample, and N2D's parameters (``model``)."""
+
+    input_path: str
+    out: Path
+    scheduler: str = clients.LOCAL
+    workers: int | None = None
+    fit_sample: int | None = None
+    id_column: str | None = None
+    label_column: str | None = None
+    n_clusters: int | None = None
+    model: dict = field(default_factory=dict)
+    memory_pool: str = "torch"
+    overwrite: bool = False
+
+    @property
+    def device(self) -> str:
+        return self.model.get("device", "auto")
+
+
+def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: Callable[[str], None] | None = None,
+               on_step: Callable | None = None) -> dict:
+    """Run ``config`` and write its result folder; returns ``results.json``'s content."""
+    timings: dict[str, float] = {}
+
+    def stage(name: str) -> None:
+        timings[name] = time.perf_counter()
+        if on_stage:
+            on_stage(name)
+
+    with ResultFolder(config.out, SCALE_FILES, overwrite=config.overwrite) as target:
+        apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
+        device = resolve_device(config.device)
+        stage("connect")
+        with clients.connect(config.scheduler, device, config.workers) as client:
+            stage("read")
+            shards = read_shards(config.input_path, id_column=config.id_column, label_column=config.label_column,
+                                 engine="cudf" if device.is_cuda else "pandas")
+            lengths = shards.lengths if shards.lengths is not None else partition_lengths(shards.frame, client)
+            n_rows = int(lengths.sum())
+            stage("sample")
+            size, reason = _fit_sample_size(config, n_rows, len(shards.features), device)
+            seed = int(config.model.get("random_state") or 0)
+            sample = gather_rows(shards.frame, choose_rows(lengths, size, seed), client)
+            X = sample[shards.features] if shards.named else sample[shards.features].to_numpy(np.float32)
+            y = encode_labels(sample[shards.label_column].to_numpy()) if shards.label_column else None
+            n_clusters = config.n_clusters or _count_classes(shards, client)
+            fit_start = time.perf_counter()
+            model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
+                                    on_step=on_step).fit(X)
+            timings["fit"] = fit_start
+            with target.staging() as folder:
+                write_model(model, folder)
+                stage("apply")
+                labels = label_frame(shards, model, lengths, client)
+                clients.compute(client, labels.to_parquet(str(folder / CLUSTERS), write_index=False, compute=False))
+                stage("verify")
+                written = count_rows(folder / CLUSTERS)
+                if written != n_rows:
+                    raise DataError(f"{written} rows were written for the {n_rows} rows read; nothing is published")
+                scores = _score(folder / CLUSTERS, client) if shards.label_column else None
+                stage("write")
+                results = _results(config, shards, lengths, model, scores, y, size, reason,
+                                   clients.describe(client), _durations(timings))
+                results["rows"] = {"read": n_rows, "written": written}
+                write_json(results, folder / "results.json")
+    return results
+
+
+def _fit_sample_size(config: ScaleConfig, n_rows: int, n_features: int, device) -> tuple[int, str]:
+    if config.fit_sample is None:
+        return default_fit_sample(n_rows, n_features, device)
+    if config.fit_sample > n_rows:
+        raise ConfigError(f"fit_sample={config.fit_sample} is more than the {n_rows} rows of the data")
+    return config.fit_sample, "given"
+
+
+def _count_classes(shards: Shards, client) -> int:
+    if shards.label_column is None:
+        raise ConfigError("data without labels needs n_clusters=K, the number of clusters to find")
+    (count,) = clients.compute(client, shards.frame[shards.label_column].nunique())
+    return int(count)
+
+
+def count_rows(folder: Path) -> int:
+    """Rows in the Parquet files of ``folder``, from their footers."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(path).num_rows for path in sorted(folder.glob("*.parquet")))
+
+
+def _score(folder: Path, client) -> dict[str, float]:
+    """ACC, NMI and ARI of every written row, from a contingency table counted by the workers."""
+    import dask.dataframe as dd
+
+    written = dd.read_parquet(str(folder), columns=["label", "cluster"])
+    (counts,) = clients.compute(client, written.groupby(["label", "cluster"]).size())
+    table = counts.unstack(fill_value=0)
+    return evaluate_table(table.to_numpy())
+
+
+def _durations(marks: dict[str, float]) -> dict[str, float]:
+    """Seconds per stage from the times each began (a stage ends when the next begins)."""
+    now = time.perf_counter()
+    names = sorted(marks, key=marks.get)
+    ends = [marks[n] for n in names[1:]] + [now]
+    return {name: end - marks[name] for name, end in zip(names, ends, strict=True)}
+
+
+def _results(config: ScaleConfig, shards: Shards, lengths: np.ndarray, model: N2D, scores: dict | None,
+             y_sample: np.ndarray | None, size: int, reason: str, scheduler: dict, timings: dict) -> dict:
+    params = {k: v for k, v in model.get_params().items() if not callable(v)}
+    sample_scores = evaluate(y_sample, model.labels_) if y_sample is not None else None
+    return {
+        "gpun2d": __version__,
+        "created": now_iso(),
+        "command": command_line(),
+        "data": {"source": "shards", "input": str(config.input_path), "files": len(shards.files),
+                 "partitions": int(lengths.size), "n_samples": int(lengths.sum()),
+                 "n_features": len(shards.features), "has_labels": shards.label_column is not None},
+        "config": {"scheduler": config.scheduler, "workers": config.workers, "fit_sample": config.fit_sample,
+                   "id_column": config.id_column, "label_column": config.label_column, **params,
+                   "out": str(config.out)},
+        "fit_sample": {"rows": size, "chosen_by": reason, "metrics": sample_scores},
+        "scheduler": scheduler,
+        "metrics": scores,
+        **(scores or {}),
+        "timings": {**timings, **{f"fit: {k}": v for k, v in model.timings_.items()}},
+        "device": {"requested": config.device, "resolved": str(model.device_), "name": model.device_.describe()},
+        "versions": package_versions(),
+        "files": ["results.json", CLUSTERS, *MODEL_FILES],
+    }

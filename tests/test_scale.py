@@ -1,0 +1,258 @@
+"""Past one machine: shards read lazily, the fit sample, and labels applied on a real Dask LocalCluster.
+
+The cluster has two worker processes, as in production; the distributed
+labels are compared with the single-process model's ``predict`` on the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from gpun2d import N2D
+from gpun2d.cli import cli
+from gpun2d.devices import resolve_device
+from gpun2d.errors import ConfigError, DataError
+from gpun2d.scale import sample
+from gpun2d.scale.apply import ROW_NUMBER
+from gpun2d.scale.job import CLUSTERS, ScaleConfig, count_rows, run_scaled
+from gpun2d.scale.shards import read_shards
+
+distributed = pytest.importorskip("distributed")
+
+SMALL = {"epochs": 3, "cluster_n_init": 2, "random_state": 0, "device": "cpu"}
+FEATURES = [f"p{j}" for j in range(64)]
+
+
+def write_parquet_shards(folder: Path, X: np.ndarray, y: np.ndarray, parts: int = 6) -> Path:
+    """``X`` and ``y`` as ``parts`` Parquet files: an id column, the features, a label column."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, rows in enumerate(np.array_split(np.arange(len(X)), parts)):
+        frame = pd.DataFrame(X[rows], columns=FEATURES)
+        frame.insert(0, "rid", [f"r{k}" for k in rows])
+        frame["digit"] = y[rows]
+        frame.to_parquet(folder / f"part{i:02d}.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shards(digits, tmp_path_factory):
+    X, y = digits
+    return write_parquet_shards(tmp_path_factory.mktemp("shards"), X, y)
+
+
+@pytest.fixture(scope="module")
+def scaled(shards, dask_client, tmp_path_factory):
+    """One scaled run on the fixture's cluster (joined by its address): its folder and results."""
+    out = tmp_path_factory.mktemp("runs") / "scaled"
+    config = ScaleConfig(str(shards / "*.parquet"), out, scheduler=dask_client.scheduler.address, fit_sample=700,
+                         id_column="rid", label_column="digit", model=dict(SMALL))
+    return out, run_scaled(config)
+
+
+# --------------------------------------------------------------------------- sample
+def test_rows_are_drawn_uniformly_and_reproducibly():
+    lengths = np.array([5, 0, 7, 3])
+    picks = sample.choose_rows(lengths, 10, seed=3)
+    assert sum(len(p) for p in picks.values()) == 10
+    assert all(0 <= pos.min() and pos.max() < lengths[part] for part, pos in picks.items())
+    assert all(np.all(np.diff(pos) > 0) for pos in picks.values())  # sorted, no row twice
+    again = sample.choose_rows(lengths, 10, seed=3)
+    assert all(np.array_equal(picks[p], again[p]) for p in picks) and picks.keys() == again.keys()
+    counts = np.zeros(15)
+    for seed in range(2000):
+        for part, pos in sample.choose_rows(lengths, 3, seed).items():
+            counts[np.concatenate([[0], np.cumsum(lengths)])[part] + pos] += 1
+    assert counts.min() > 0.7 * counts.mean()  # every row is drawn about equally often
+    with pytest.raises(DataError, match="more than the 15 rows"):
+        sample.choose_rows(lengths, 16, seed=0)
+
+
+@pytest.mark.parametrize(("free", "rows", "reason"), [
+    (10**12, 500, "all rows"),
+    (10**13, sample.defaults.FIT_SAMPLE_MAX, "cap"),
+    (4 * 10**6, 4 * 10**6 // 4 // (4 * 64 + sample.ROW_OVERHEAD_BYTES), "memory"),
+])
+def test_default_fit_sample_says_what_chose_it(monkeypatch, free, rows, reason):
+    monkeypatch.setattr(sample, "free_memory", lambda device: free)
+    n_rows = 500 if reason == "all rows" else 10**7
+    size, why = sample.default_fit_sample(n_rows, 64, resolve_device("cpu"))
+    assert (size, why) == (rows, reason)
+
+
+# --------------------------------------------------------------------------- shards
+def test_shards_name_their_columns(shards):
+    read = read_shards(shards / "*.parquet", id_column="rid", label_column="digit")
+    assert read.features == FEATURES and read.columns == [*FEATURES, "rid", "digit"] and len(read.files) == 6
+    assert sample.partition_lengths(read.frame).tolist() == [300, 300, 300, 299, 299, 299]
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"id_column": "nope"}, ConfigError, "id_column='nope' is not a column"),
+    ({"label_column": "nope"}, ConfigError, "label_column='nope' is not a column"),
+    ({}, DataError, "must be numbers; rid"),
+])
+def test_bad_columns_are_named(shards, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        read_shards(shards / "*.parquet", **kwargs)
+
+
+def test_bad_shard_sets_are_refused(tmp_path, digits):
+    X, _ = digits
+    with pytest.raises(DataError, match="matches no file"):
+        read_shards(tmp_path / "*.parquet")
+    np.save(tmp_path / "a.npy", X[:10])
+    pd.DataFrame(X[:10], columns=FEATURES).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(DataError, match="mixes Parquet and .npy"):
+        read_shards(tmp_path / "*")
+    (tmp_path / "c.csv").write_text("1,2\n")
+    with pytest.raises(DataError, match="must be .parquet or .npy"):
+        read_shards(tmp_path / "c.csv")
+    np.save(tmp_path / "d.npy", X[:10, :5])
+    with pytest.raises(DataError, match="different numbers of columns"):
+        read_shards(tmp_path / "*.npy")
+    with pytest.raises(ConfigError, match="need Parquet shards"):
+        read_shards(tmp_path / "a.npy", id_column="rid")
+    (tmp_path / "e.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:200])
+    with pytest.raises(DataError, match="e.npy is not a readable .npy file"):
+        read_shards(tmp_path / "e.npy")
+    np.save(tmp_path / "f.npy", X[:10].ravel())
+    with pytest.raises(DataError, match="a shard must be a 2-D array of numbers"):
+        read_shards(tmp_path / "f.npy")
+
+
+# ------------------------------------------------------------------- the scaled run
+def test_distributed_labels_equal_single_process_predict(scaled, digits):
+    out, results = scaled
+    X, y = digits
+    written = pd.read_parquet(out / CLUSTERS)
+    assert len(written) == len(X) and written["rid"].is_unique
+    written = written.set_index("rid").loc[[f"r{k}" for k in range(len(X))]]
+    model = N2D.load(out, device="cpu")
+    expected = model.predict(pd.DataFrame(X, columns=FEATURES))
+    np.testing.assert_array_equal(written["cluster"].to_numpy(), expected)
+    np.testing.assert_array_equal(written["label"].to_numpy(), y)
+    np.testing.assert_allclose(written["probability"].to_numpy(),
+                               model.predict_proba(pd.DataFrame(X, columns=FEATURES)).max(axis=1))
+    assert results["rows"] == {"read": len(X), "written": len(X)}
+    assert results["fit_sample"]["rows"] == 700 and results["fit_sample"]["chosen_by"] == "given"
+    assert model.embedding_.shape[0] == 700  # fitted on the sample, not the whole data
+
+
+def test_scores_come_from_the_written_labels(scaled, digits):
+    from gpun2d.metrics import evaluate
+
+    out, results = scaled
+    written = pd.read_parquet(out / CLUSTERS)
+    expected = evaluate(written["label"].to_numpy(), written["cluster"].to_numpy())
+    assert results["metrics"] == pytest.approx(expected, abs=1e-12)
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["rows"]["written"] == count_rows(out / CLUSTERS) == len(digits[0])
+    assert on_disk["scheduler"]["workers"] == 2 and on_disk["data"]["partitions"] == 6
+
+
+def test_npy_shards_are_numbered_in_order(tmp_path, digits, dask_client):
+    X, _ = digits
+    for i, rows in enumerate(np.array_split(np.arange(600), 4)):
+        np.save(tmp_path / f"s{i}.npy", X[rows])
+    out = tmp_path / "run"
+    run_scaled(ScaleConfig(str(tmp_path / "s*.npy"), out, scheduler=dask_client.scheduler.address, fit_sample=300,
+                           n_clusters=10, model=dict(SMALL)))
+    written = pd.read_parquet(out / CLUSTERS).sort_values(ROW_NUMBER)
+    np.testing.assert_array_equal(written[ROW_NUMBER].to_numpy(), np.arange(600))
+    np.testing.assert_array_equal(written["cluster"].to_numpy(), N2D.load(out, device="cpu").predict(X[:600]))
+
+
+class KillOnce(distributed.WorkerPlugin):
+    """Kills the worker it runs in when that worker has written its second partition, once per test."""
+
+    def __init__(self, marker: str):
+        self.marker, self.written = marker, 0
+
+    def transition(self, key, start, finish, **kwargs):
+        name = key[0] if isinstance(key, tuple) else str(key)
+        if finish != "memory" or not str(name).startswith("toparquetdata"):
+            return
+        self.written += 1
+        if self.written == 2:
+            try:
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))  # only the first worker to get here
+            except FileExistsError:
+                return
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_worker_loses_and_duplicates_no_row(tmp_path, digits):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X, y, parts=12)
+    marker = tmp_path / "killed"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        client.register_plugin(KillOnce(str(marker)))
+        out = tmp_path / "run"
+        results = run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler=cluster.scheduler_address,
+                                         fit_sample=500, id_column="rid", label_column="digit", model=dict(SMALL)))
+    assert marker.exists()  # a worker did die mid-apply
+    written = pd.read_parquet(out / CLUSTERS)
+    assert len(written) == len(X) and written["rid"].is_unique
+    assert results["rows"] == {"read": len(X), "written": len(X)}
+    model = N2D.load(out, device="cpu")
+    written = written.set_index("rid").loc[[f"r{k}" for k in range(len(X))]]
+    np.testing.assert_array_equal(written["cluster"].to_numpy(), model.predict(pd.DataFrame(X, columns=FEATURES)))
+
+
+# -------------------------------------------------------------------------------- CLI
+def test_cli_runs_shards_on_a_local_cluster(shards, tmp_path):
+    out = tmp_path / "cli"
+    args = ["run", "--input", str(shards / "*.parquet"), "--id-column", "rid", "--label-column", "digit",
+            "--scheduler", "local", "--workers", "2", "--fit-sample", "600", "--epochs", "2",
+            "--cluster-n-init", "2", "--device", "cpu", "--quiet", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "1797 rows labelled" in result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["results.json", "clusters", "model.json", "autoencoder.pt", "manifold.npz", "cluster.npz"])
+    again = CliRunner().invoke(cli, args)  # an earlier result is never replaced unasked
+    assert again.exit_code == 1 and "already holds a result" in again.output
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--fit-sample", "10"], "--fit-sample go with --scheduler"),
+    (["--scheduler", "local", "--visualize"], "--visualize cannot be used with --scheduler"),
+])
+def test_cli_refuses_what_a_scaled_run_cannot_do(shards, tmp_path, extra, match):
+    result = CliRunner().invoke(cli, ["run", "--input", str(shards / "part00.parquet"), "--device", "cpu",
+                                      "--out", str(tmp_path / "x"), *extra])
+    assert result.exit_code == 2 and match in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_needs_a_scheduler_for_a_pattern(shards, tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--input", str(shards / "*.parquet"), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "needs --scheduler" in result.output
+
+
+def test_non_finite_rows_leave_nothing_behind(tmp_path, digits, dask_client):
+    X, y = digits
+    X = X.copy()
+    X[1500, 3] = np.nan  # in a shard the fit sample may not touch: the workers must find it
+    shards = write_parquet_shards(tmp_path / "shards", X, y)
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="NaN or infinite"):
+        run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler=dask_client.scheduler.address,
+                               fit_sample=300, id_column="rid", label_column="digit", model=dict(SMALL)))
+    assert not out.exists() and not list(tmp_path.glob(".run.*"))
