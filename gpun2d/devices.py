@@ -1,8 +1,9 @@
 """Resolve the compute device once: ``auto``, ``cuda`` or ``cpu``.
 
 Every stage receives the resolved :class:`Device`; the stage registry picks
-each stage's backend from its type. Nothing else in gpun2d asks torch or cuML
-whether a GPU exists.
+each stage's backend from its type, and :func:`on_device` makes it the current
+GPU for torch, CuPy, cuML and RMM while a stage runs. Nothing else in gpun2d
+asks torch or cuML whether a GPU exists.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import enum
 import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -58,6 +61,30 @@ class Device:
 
     def __str__(self) -> str:
         return str(self.torch)
+
+
+@contextmanager
+def on_device(device: Device) -> Iterator[None]:
+    """Make ``device`` the current GPU of torch, CuPy, cuML and RMM while the block runs; on the CPU, nothing.
+
+    ``torch.cuda.device`` sets torch's; ``cupy.cuda.Device`` sets the CUDA
+    runtime's, which CuPy, cuML's kernels and RMM's current resource
+    (``rmm.mr.get_current_device_resource``) read. Both are restored on exit.
+    cuML keeps one handle per thread, made on the GPU current when it is first
+    used, so a thread should keep to one GPU.
+    """
+    if not device.is_cuda:
+        yield
+        return
+    with ExitStack() as stack:
+        stack.enter_context(torch.cuda.device(device.index))
+        try:
+            import cupy
+        except ImportError:  # a torch-only GPU run (the autoencoder, the batched mixture) needs no CuPy
+            pass
+        else:
+            stack.enter_context(cupy.cuda.Device(device.index))
+        yield
 
 
 @lru_cache(maxsize=1)

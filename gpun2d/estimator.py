@@ -26,7 +26,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from . import defaults, registry
-from .devices import DeviceType, resolve_device
+from .devices import DeviceType, on_device, resolve_device
 from .errors import ConfigError, DataError
 from .handoff import as_tensor, like, require_finite
 from .manifold import INITS, KNN_SOURCES
@@ -284,7 +284,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         if on_stage is not None:
             on_stage(name)
         start = time.perf_counter()
-        yield
+        with on_device(self.device_):  # torch, CuPy, cuML and RMM all on the fitted GPU
+            yield
         if self.device_.torch.type == "cuda":
             torch.cuda.synchronize(self.device_.torch)
         self.timings_[name] = time.perf_counter() - start
@@ -336,13 +337,14 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     def _embed(self, X) -> torch.Tensor:
         check_is_fitted(self, "labels_")
         Xt = self._check_X(X, reset=False)
-        Z = self.embedder_.transform(Xt)
-        bad = ~torch.isfinite(Z).all(dim=1)
-        if bad.any():
-            top = float(Xt.abs().max())
-            raise DataError(f"the encoder's output overflows for {int(bad.sum())} rows of X (its values reach "
-                            f"{top:.0e}); give new rows on the scale of the training data")
-        return self.manifold_.transform(Z)
+        with on_device(self.device_):
+            Z = self.embedder_.transform(Xt)
+            bad = ~torch.isfinite(Z).all(dim=1)
+            if bad.any():
+                top = float(Xt.abs().max())
+                raise DataError(f"the encoder's output overflows for {int(bad.sum())} rows of X (its values reach "
+                                f"{top:.0e}); give new rows on the scale of the training data")
+            return self.manifold_.transform(Z)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then return the training samples' manifold coordinates (``embedding_``)."""
@@ -359,19 +361,22 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict(self, X):
         """Cluster of new samples: encoder -> manifold transform -> clusterer."""
         coordinates = self._embed(X)  # checks it is fitted first
-        return like(self.cluster_model_.predict(coordinates), X)
+        with on_device(self.device_):
+            return like(self.cluster_model_.predict(coordinates), X)
 
     @available_if(_cluster_model_has("predict_proba"))
     def predict_proba(self, X):
         """Posterior probability of each cluster for new samples (mixture clusterers only)."""
         coordinates = self._embed(X)
-        return like(self.cluster_model_.predict_proba(coordinates), X)
+        with on_device(self.device_):
+            return like(self.cluster_model_.predict_proba(coordinates), X)
 
     @available_if(_cluster_model_has("score_samples"))
     def score_samples(self, X):
         """Log-likelihood of new samples' manifold coordinates under the mixture (mixture clusterers only)."""
         coordinates = self._embed(X)
-        return like(self.cluster_model_.score_samples(coordinates), X)
+        with on_device(self.device_):
+            return like(self.cluster_model_.score_samples(coordinates), X)
 
     def fitted_stage(self, key: str):
         """The fitted implementation of stage ``key`` (``autoencoder``, ``manifold``, ``cluster``)."""

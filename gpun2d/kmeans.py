@@ -24,9 +24,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import defaults
-from .devices import Device, resolve_device
+from .devices import Device, on_device, resolve_device
 from .errors import ConfigError, DataError
 from .handoff import as_tensor, is_cupy, like, require_finite, to_device_array, to_numpy, to_torch
+from .memory import pool_cuml_memory
 from .statefile import load_arrays, save_arrays, state_path
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +85,9 @@ def fit_kmeans_once(X: torch.Tensor, n_clusters: int, seed: int, device: Device,
         from sklearn.cluster import KMeans
 
         model = KMeans(n_clusters=n_clusters, n_init=1, max_iter=max_iter, random_state=seed)
-    model.fit(data)
+    with on_device(device):  # cuML runs on the current GPU; nothing happens on the CPU
+        pool_cuml_memory(device)  # once per GPU: not one cudaMalloc/cudaFree per allocation and restart
+        model.fit(data)
     return KMeansRun(
         seed=seed,
         labels=to_torch(model.labels_, device=X.device).long(),

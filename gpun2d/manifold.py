@@ -1,8 +1,9 @@
 """The manifold stage: UMAP on the autoencoder embedding.
 
-cuML's UMAP on a CUDA device (inputs and outputs stay in device memory),
-umap-learn on the CPU; both take and return torch tensors. New points are
-placed by :mod:`gpun2d.placement` on either device, from the fitted layout.
+cuML's UMAP on a CUDA device (handed device arrays, returning one; what cuML
+itself copies to the host is listed in :class:`CumlManifold`), umap-learn on
+the CPU; both take and return torch tensors. New points are placed by
+:mod:`gpun2d.placement` on either device, from the fitted layout.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from .devices import Device
+from .devices import Device, on_device
 from .errors import ConfigError
 from .handoff import to_device_array, to_numpy, to_torch
+from .memory import pool_cuml_memory
 from .placement import place
 from .stages import StageContext
 from .statefile import load_arrays, save_arrays, state_path
@@ -169,7 +171,21 @@ class EpochLines:
 
 
 class CumlManifold(UMAPManifold):
-    """cuML's UMAP on a CUDA device; inputs and outputs stay in device memory."""
+    """cuML's UMAP on a CUDA device, handed and returning device arrays (DLPack views, no copies).
+
+    What stays on the GPU in cuML 26.10's ``UMAP.fit`` with the settings of
+    :func:`build_cuml_umap`: the input (a float32 C-order CuPy view, taken as
+    is), the k-NN graph (cuVS brute force; or :func:`exact_knn_graph`'s device
+    arrays, used in place), the fuzzy simplicial set, the spectral or given
+    start and every epoch of the layout, returned as a CuPy array. What cuML
+    itself copies: the fuzzy graph to the host at every fit
+    (``copy_device_graph_to_host`` in ``cpp/src/umap/runner.cuh``), then once
+    more on the host into ``graph_`` (a SciPy COO matrix, up to 2·n·k edges),
+    dropped with the model after the fit; and a few scalars (the largest edge
+    weight, edge counts, whether a given k-NN graph lists each point first).
+    ``build_algo='nn_descent'`` or ``knn_n_clusters > 1`` would make ``fit``
+    copy the whole input to the host, so neither is used.
+    """
 
     backend = "cuml.manifold.UMAP"
 
@@ -177,8 +193,10 @@ class CumlManifold(UMAPManifold):
         return build_cuml_umap(self.params, self.random_state, init=init)
 
     def _fit_transform(self, data):
-        knn_graph = exact_knn_graph(data, self.params) if self.params.knn == "exact" else None
-        return self.model_.fit_transform(data, knn_graph=knn_graph)
+        with on_device(self.device):
+            pool_cuml_memory(self.device)  # once per GPU, unless an RMM resource was already chosen
+            knn_graph = exact_knn_graph(data, self.params) if self.params.knn == "exact" else None
+            return self.model_.fit_transform(data, knn_graph=knn_graph)
 
 
 def make_manifold(params: UMAPParams, device: Device, random_state: int | None = None) -> UMAPManifold:

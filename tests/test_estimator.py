@@ -97,3 +97,18 @@ def test_bad_input(X, kwargs, error, message):
 def test_cuda_request_without_gpu(blobs):
     with pytest.raises(DeviceError, match="device='cuda' is unavailable"):
         N2D(3, epochs=1, device="cuda").fit(blobs[0])
+
+
+def test_stages_and_inference_run_with_the_fitted_device_current(monkeypatch, fitted, blobs, digits):
+    """Every stage, and every inference method, runs inside ``on_device`` (a no-op here, on the CPU)."""
+    from gpun2d import estimator
+
+    entered = []
+    on_device = estimator.on_device
+    monkeypatch.setattr(estimator, "on_device", lambda device: entered.append(device) or on_device(device))
+    model = N2D(3, epochs=1, umap_neighbors=10, cluster_n_init=1, random_state=0, device="cpu").fit(blobs[0])
+    assert entered == [model.device_] * 3  # autoencoder, manifold, cluster
+    entered.clear()
+    for method in ("transform", "predict", "predict_proba", "score_samples"):
+        getattr(fitted, method)(digits[0][:20])
+    assert entered == [fitted.device_] * 7  # the embedding each time, then the clusterer for three of them
