@@ -53,7 +53,7 @@ DEVICE = "auto"
 """``auto``: the GPU when torch sees CUDA and cuML imports, else the CPU."""
 
 MEMORY_POOL = "torch"
-"""GPU memory: each library's own allocator (``rmm``: one shared RMM pool)."""
+"""GPU memory: torch keeps its caching allocator and CuPy/cuML share an RMM pool (``rmm``: torch joins that pool)."""
 
 SEED = 0
 """Seed of every stage for the command line (the Python API defaults to ``None``)."""

@@ -94,6 +94,15 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         Called after every autoencoder epoch (progress bars).
     on_stage : callable(stage_name) or None
         Called as each stage starts.
+    client : dask.distributed.Client or None
+        For Dask collections (``X`` a Dask DataFrame or Array): the cluster that
+        draws the fit sample; without it Dask's current scheduler does.
+    fit_sample : int or None
+        Rows of a Dask collection the model is fitted on, drawn uniformly from
+        a seed [default: all rows up to 100,000, fewer if free memory is short;
+        ``fit_sample_`` says which]. ``predict``/``predict_proba``/``transform``
+        of a Dask collection return a lazy one, computed by the workers.
+        In-memory ``X`` is always fitted whole.
     on_step : callable(stage, done, total) or None
         Called as a stage advances: ``("manifold", epoch, epochs)`` where the
         backend reports UMAP's epochs (umap-learn), ``("cluster", restart, restarts)``.
@@ -109,6 +118,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     history_ : list of float, loss per epoch
     timings_ : dict of seconds per stage (autoencoder, manifold, cluster, total)
     device_ : Device
+    fit_sample_ : dict (Dask collections only): rows drawn, of how many, and what chose the size
     n_features_in_, feature_names_in_ : as in scikit-learn
     """
 
@@ -141,6 +151,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         "on_epoch": [callable, None],
         "on_stage": [callable, None],
         "on_step": [callable, None],
+        "client": [object, None],
+        "fit_sample": [Interval(Integral, 2, None, closed="left"), None],
         "verbose": ["verbose"],
     }
 
@@ -174,6 +186,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         on_epoch: Callable[[int, float], None] | None = None,
         on_stage: Callable[[str], None] | None = None,
         on_step: Callable[[str, int, int], None] | None = None,
+        client: Any = None,
+        fit_sample: int | None = None,
         verbose: int = 0,
     ):
         self.n_clusters = n_clusters
@@ -186,6 +200,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.compile, self.cuda_graphs, self.bf16 = compile, cuda_graphs, bf16
         self.checkpoint_path, self.checkpoint_every, self.resume = checkpoint_path, checkpoint_every, resume
         self.on_epoch, self.on_stage, self.on_step, self.verbose = on_epoch, on_stage, on_step, verbose
+        self.client, self.fit_sample = client, fit_sample
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> N2D:
@@ -200,6 +215,16 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ConfigError(f"N2D has no parameter {', '.join(unknown)}")
         params = {name: config[name] for name in names if name in config}
         return cls(**{**params, **overrides})
+
+    def __sklearn_clone__(self):
+        """A clone sharing ``client`` (a connection to a cluster, which cannot be copied)."""
+        client, self.client = self.client, None
+        try:
+            twin = super().__sklearn_clone__()
+        finally:
+            self.client = client
+        twin.client = client
+        return twin
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -307,6 +332,11 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         parts = {s.key: self._part(s.key) for s in registry.STAGES}  # unknown names fail before any work
         self._check_device_options()
+        if is_dask(X):
+            from .scale.collections import fit_rows
+
+            seed = self.random_state if isinstance(self.random_state, Integral) else 0
+            X, self.fit_sample_ = fit_rows(X, self.fit_sample, int(seed), self.device_, self.client)
         Xt = self._check_X(X, reset=True)
         self._check_size(Xt)
         rng = check_random_state(self.random_state)
@@ -354,12 +384,22 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         """Fit, then return the training samples' clusters (``labels_``)."""
         return self.fit(X, y).labels_
 
+    def _lazily(self, method: str, X):
+        check_is_fitted(self, "labels_")
+        from .scale.collections import apply_lazily
+
+        return apply_lazily(self, method, X, self.client)
+
     def transform(self, X):
         """Manifold coordinates of new samples (encoder, then the fitted manifold)."""
+        if is_dask(X):
+            return self._lazily("transform", X)
         return like(self._embed(X), X)
 
     def predict(self, X):
-        """Cluster of new samples: encoder -> manifold transform -> clusterer."""
+        """Cluster of new samples: encoder -> manifold transform -> clusterer (lazily for a Dask collection)."""
+        if is_dask(X):
+            return self._lazily("predict", X)
         coordinates = self._embed(X)  # checks it is fitted first
         with on_device(self.device_):
             return like(self.cluster_model_.predict(coordinates), X)
@@ -367,6 +407,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     @available_if(_cluster_model_has("predict_proba"))
     def predict_proba(self, X):
         """Posterior probability of each cluster for new samples (mixture clusterers only)."""
+        if is_dask(X):
+            return self._lazily("predict_proba", X)
         coordinates = self._embed(X)
         with on_device(self.device_):
             return like(self.cluster_model_.predict_proba(coordinates), X)
@@ -374,6 +416,8 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
     @available_if(_cluster_model_has("score_samples"))
     def score_samples(self, X):
         """Log-likelihood of new samples' manifold coordinates under the mixture (mixture clusterers only)."""
+        if is_dask(X):
+            return self._lazily("score_samples", X)
         coordinates = self._embed(X)
         with on_device(self.device_):
             return like(self.cluster_model_.score_samples(coordinates), X)
@@ -417,6 +461,11 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         """Write the trained autoencoder so later runs can skip training (``ae_weights``)."""
         check_is_fitted(self, "labels_")
         self.embedder_.save(path)
+
+
+def is_dask(X) -> bool:
+    """Whether ``X`` is a Dask collection (checked without importing Dask)."""
+    return type(X).__module__.split(".")[0] == "dask"
 
 
 def distinct_rows(X: torch.Tensor, chunk: int = 8192) -> int:

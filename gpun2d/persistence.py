@@ -52,7 +52,7 @@ def sha256(path: Path) -> str:
 def _jsonable_params(model: N2D) -> dict:
     params = {}
     for name, value in model.get_params().items():
-        if callable(value):
+        if callable(value) or name == "client":  # hooks and a cluster connection are not part of a model
             continue
         params[name] = str(value) if isinstance(value, Path) or name == "device" else value
     params["hidden"] = list(params["hidden"])

@@ -59,6 +59,8 @@ RULES = (
          why="the CLI sits on top of the library; shared code it needs belongs in a library module"),
     Rule("click-only-in-the-cli", ("click",), outside="gpun2d.cli",
          why="click belongs to gpun2d/cli/; library code raises gpun2d.errors and the CLI turns them into exits"),
+    Rule("dask-only-in-scale", ("dask", "distributed", "dask_cuda", "dask_cudf"), outside="gpun2d.scale",
+         why="Dask is an optional extra ([dask]); gpun2d/scale/ is the one place that runs on it"),
 )
 
 

@@ -17,13 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {
     "sklearn": ("scikit-learn",), "umap": ("umap-learn",), "torch": ("pytorch",), "yaml": ("pyyaml",),
     "matplotlib": ("matplotlib", "matplotlib-base"), "PIL": ("pillow",), "cv2": ("opencv",),
+    "distributed": ("distributed", "dask"), "dask_cuda": ("dask-cuda",), "dask_cudf": ("dask-cudf",),
 }
 #: import name -> pip distribution names that provide it
 PIP_NAMES = {
     "sklearn": ("scikit-learn",), "umap": ("umap-learn",), "yaml": ("pyyaml",), "PIL": ("pillow",),
     "cuml": ("cuml-cu13",), "cudf": ("cudf-cu13",), "cupy": ("cupy-cuda13x",), "rmm": ("rmm-cu13",),
+    "distributed": ("dask",), "dask_cuda": ("dask-cuda",), "dask_cudf": ("dask-cudf-cu13",),
 }
-GPU_IMPORTS = {"cuml", "cudf", "cupy", "rmm"}
+GPU_IMPORTS = {"cuml", "cudf", "cupy", "rmm", "dask_cuda", "dask_cudf"}
 
 
 def third_party_imports() -> dict[str, set[str]]:

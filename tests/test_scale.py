@@ -256,3 +256,71 @@ def test_non_finite_rows_leave_nothing_behind(tmp_path, digits, dask_client):
         run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler=dask_client.scheduler.address,
                                fit_sample=300, id_column="rid", label_column="digit", model=dict(SMALL)))
     assert not out.exists() and not list(tmp_path.glob(".run.*"))
+
+
+# ------------------------------------------------------------------ N2D(client=...)
+def test_n2d_fits_a_sample_of_a_dask_frame_and_predicts_lazily(shards, dask_client, digits):
+    import dask.dataframe as dd
+    from sklearn.base import clone
+
+    X, _ = digits
+    frame = dd.read_parquet(str(shards / "*.parquet"))[FEATURES]
+    model = N2D(10, **SMALL, client=dask_client, fit_sample=500)
+    assert clone(model).client is dask_client  # a connection is shared, never copied
+    model.fit(frame)
+    assert model.fit_sample_ == {"rows": 500, "total": len(X), "chosen_by": "given"}
+    assert list(model.feature_names_in_) == FEATURES and model.embedding_.shape[0] == 500
+    again = N2D(10, **SMALL, client=dask_client, fit_sample=500).fit(frame)
+    np.testing.assert_array_equal(again.labels_, model.labels_)  # the same seed draws the same sample
+    lazy = model.predict(frame)
+    assert type(lazy).__module__.startswith("dask")
+    whole = pd.DataFrame(X, columns=FEATURES)
+    np.testing.assert_array_equal(lazy.compute().to_numpy(), model.predict(whole))
+    np.testing.assert_allclose(model.predict_proba(frame).compute().to_numpy(), model.predict_proba(whole))
+
+
+def test_n2d_takes_a_dask_array(dask_client, digits):
+    import dask.array as da
+
+    X, _ = digits
+    array = da.from_array(X[:900], chunks=(200, 32))
+    model = N2D(10, **SMALL, fit_sample=400).fit(array)  # Dask's current client draws the sample
+    assert model.fit_sample_["rows"] == 400 and model.fit_sample_["total"] == 900
+    np.testing.assert_array_equal(model.predict(array).compute(), model.predict(X[:900]))
+    np.testing.assert_allclose(model.transform(array).compute(), model.transform(X[:900]))
+    assert model.transform(array).shape == (900, 10)
+
+
+def test_fit_sample_is_checked():
+    from gpun2d.estimator import ParameterError
+
+    with pytest.raises(ParameterError, match="fit_sample"):
+        N2D(3, fit_sample=1).fit(np.random.default_rng(0).normal(size=(50, 4)))
+
+
+# ------------------------------------------------------------------------------ GPU
+def test_dask_cuda_and_dask_cudf_calls_match_their_signatures():
+    """The calls gpun2d.scale makes on a GPU box, bound against the installed signatures (on any machine)."""
+    import inspect
+
+    dask_cuda = pytest.importorskip("dask_cuda", reason="dask-cuda comes with the [gpu] extra")
+    inspect.signature(dask_cuda.LocalCUDACluster).bind(n_workers=None, threads_per_worker=1, dashboard_address=":0")
+    try:
+        import dask_cudf
+    except Exception as exc:  # dask_cudf imports cuDF, which needs a CUDA driver
+        pytest.skip(f"dask_cudf does not import here: {type(exc).__name__}")
+    inspect.signature(dask_cudf.read_parquet).bind(["a.parquet", "b.parquet"])
+
+
+@pytest.mark.gpu
+@pytest.mark.cuml
+def test_scaled_run_on_a_local_cuda_cluster(shards, tmp_path, digits):
+    """dask-cuda's LocalCUDACluster, dask-cuDF partitions and a model on each worker's GPU."""
+    X, _ = digits
+    out = tmp_path / "gpu"
+    results = run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler="local", fit_sample=700,
+                                     id_column="rid", label_column="digit", model={**SMALL, "device": "cuda"}))
+    assert results["rows"] == {"read": len(X), "written": len(X)} and results["device"]["resolved"].startswith("cuda")
+    written = pd.read_parquet(out / CLUSTERS).set_index("rid").loc[[f"r{k}" for k in range(len(X))]]
+    model = N2D.load(out, device="cuda")
+    np.testing.assert_array_equal(written["cluster"].to_numpy(), model.predict(pd.DataFrame(X, columns=FEATURES)))

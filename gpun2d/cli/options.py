@@ -141,8 +141,8 @@ model = stack(
     device,
     click.option("--memory-pool", type=click.Choice(["torch", "rmm"]), default=defaults.MEMORY_POOL,
                  show_default=True,
-                 help="GPU memory: each library's own allocator, or one RMM pool shared by torch, CuPy and "
-                      "cuML (needs the [gpu] extra)."),
+                 help="GPU memory: torch's caching allocator beside an RMM pool for CuPy and cuML, or one RMM "
+                      "pool shared by all three (needs the [gpu] extra)."),
     seed,
     click.option("--ae-weights", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                  help="Reuse a trained autoencoder (autoencoder.pt of an earlier run) instead of training."),

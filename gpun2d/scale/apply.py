@@ -38,18 +38,16 @@ def model_files(model) -> dict[str, bytes]:
         return {name: (Path(tmp) / name).read_bytes() for name in names}
 
 
-def worker_model(files: dict[str, bytes], device: str):
-    """The model in ``files`` on ``device``, loaded (and checked) once per process."""
+def worker_model(files: dict[str, bytes], device: str, estimator: type):
+    """The ``estimator`` (N2D) model in ``files`` on ``device``, loaded (and checked) once per process."""
     key = (hashlib.sha256(files[MANIFEST]).hexdigest(), device)
     with _LOCK:
         if key not in _MODELS:
-            from ..estimator import N2D
-
             _use_worker_threads()
             with tempfile.TemporaryDirectory(prefix="gpun2d-model-") as tmp:
                 for name, content in files.items():
                     (Path(tmp) / name).write_bytes(content)
-                _MODELS[key] = N2D.load(tmp, device=device)
+                _MODELS[key] = estimator.load(tmp, device=device)
         return _MODELS[key]
 
 
@@ -86,15 +84,15 @@ def output_meta(shards: Shards, with_probability: bool) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def label_partition(frame, files: dict[str, bytes], device: str, columns: tuple, starts: np.ndarray,
-                    partition_info: dict | None = None):
+def label_partition(frame, files: dict[str, bytes], device: str, estimator: type, columns: tuple,
+                    starts: np.ndarray, partition_info: dict | None = None):
     """Cluster (and probability, id, true label) of every row of one partition.
 
     ``columns`` is ``(features, id_column, label_column)``; ``starts`` the first
     row number of each partition, for data without ids.
     """
     feature_columns, id_column, label_column = columns
-    model = worker_model(files, device)
+    model = worker_model(files, device, estimator)
     features = frame[feature_columns]
     if type(frame).__module__.split(".")[0] == "cudf":
         X = features.to_cupy().astype("float32")
@@ -130,22 +128,33 @@ def _host(values) -> np.ndarray:
     return to_numpy(values)
 
 
+def ship(files: dict[str, bytes], client=None):
+    """The model's files as a Dask argument: scattered once to every worker of ``client`` (or of the
+    current distributed client), or else, on Dask's local schedulers, one shared key of the graph."""
+    if client is None:
+        try:
+            from distributed import default_client
+
+            client = default_client()
+        except (ImportError, ValueError):  # no distributed client in this process
+            client = None
+    if client is not None:
+        [files] = client.scatter([files], broadcast=True, hash=True)
+        return files
+    from dask import delayed
+
+    return delayed(files, pure=True)
+
+
 def label_frame(shards: Shards, model, lengths: np.ndarray, client=None):
     """Every row's labels as a lazy Dask DataFrame, partition for partition with ``shards.frame``.
 
-    With a ``client`` the model's files are scattered to every worker once;
-    without one they go into the graph as one shared key.
+    The model travels as its files (:func:`ship`).
     """
-    files = model_files(model)
-    if client is not None:
-        [files] = client.scatter([files], broadcast=True, hash=True)
-    else:
-        from dask import delayed
-
-        files = delayed(files, pure=True)
+    files = ship(model_files(model), client)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     meta = output_meta(shards, hasattr(model.cluster_model_, "predict_proba"))
     device = "cuda" if model.device_.is_cuda else "cpu"
     columns = (shards.features, shards.id_column, shards.label_column)
-    return shards.frame.map_partitions(label_partition, files, device, columns, starts, meta=meta,
+    return shards.frame.map_partitions(label_partition, files, device, type(model), columns, starts, meta=meta,
                                        enforce_metadata=False)

@@ -72,15 +72,21 @@ def choose_rows(lengths: np.ndarray, size: int, seed: int) -> dict[int, np.ndarr
 
 
 def gather_rows(frame, picks: dict[int, np.ndarray], client=None):
-    """The picked rows of ``frame``, as one pandas DataFrame on this process."""
+    """The picked rows of ``frame``, as one pandas DataFrame on this process.
+
+    One task per partition, as :func:`partition_lengths` counted them, each
+    taking its own rows by its partition number: selecting partitions instead
+    would let Dask merge them differently and shift the positions.
+    """
     import pandas as pd
 
-    parts = [frame.partitions[p].map_partitions(_take, picks[p], meta=frame._meta) for p in sorted(picks)]
-    pieces = compute(client, *parts)
-    pieces = [piece.to_pandas() if hasattr(piece, "to_pandas") and not isinstance(piece, pd.DataFrame) else piece
-              for piece in pieces]
-    return pd.concat(pieces, ignore_index=True)
+    picked = frame.map_partitions(_take, picks, meta=frame._meta, enforce_metadata=False)
+    (rows,) = compute(client, picked)
+    if not isinstance(rows, pd.DataFrame):  # cuDF
+        rows = rows.to_pandas()
+    return rows.reset_index(drop=True)
 
 
-def _take(partition, positions: np.ndarray):
-    return partition.iloc[positions]
+def _take(partition, picks: dict[int, np.ndarray], partition_info: dict | None = None):
+    number = partition_info["number"] if partition_info is not None else 0
+    return partition.iloc[picks.get(number, np.empty(0, dtype=np.int64))]
