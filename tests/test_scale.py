@@ -324,3 +324,13 @@ def test_scaled_run_on_a_local_cuda_cluster(shards, tmp_path, digits):
     written = pd.read_parquet(out / CLUSTERS).set_index("rid").loc[[f"r{k}" for k in range(len(X))]]
     model = N2D.load(out, device="cuda")
     np.testing.assert_array_equal(written["cluster"].to_numpy(), model.predict(pd.DataFrame(X, columns=FEATURES)))
+
+
+def test_a_fit_sample_as_large_as_the_data_fits_all_rows(caplog):
+    from gpun2d.scale.job import _fit_sample_size
+
+    config = ScaleConfig("x/*.parquet", Path("out"), fit_sample=20000)
+    assert _fit_sample_size(config, 1797, 64, resolve_device("cpu")) == (1797, "all rows")
+    assert "fitted on all of them" in caplog.text
+    config.fit_sample = 1000
+    assert _fit_sample_size(config, 1797, 64, resolve_device("cpu")) == (1000, "given")

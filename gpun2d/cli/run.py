@@ -46,6 +46,10 @@ def run(out: Path | None, results_root: Path, quiet: bool, visualize: bool, **se
         with RunProgress(config.model["epochs"], quiet=quiet) as progress:
             results = run_scaled(config, on_epoch=progress.on_epoch, on_stage=progress.on_stage,
                                  on_step=progress.on_step)
+        scores = results["metrics"]
+        if scores and not quiet:
+            click.echo(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f} over every row "
+                       f"(model fitted on {results['fit_sample']['rows']} rows, {results['fit_sample']['chosen_by']})")
         click.echo(f"{results['rows']['written']} rows labelled; results in {out}/")
         return
     given = [f"--{key.replace('_', '-')}" for key, value in scale.items() if value is not None]

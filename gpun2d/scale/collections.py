@@ -34,7 +34,7 @@ def fit_rows(X, fit_sample: int | None, seed: int, device, client=None) -> tuple
     if fit_sample is None:
         size, reason = default_fit_sample(total, int(X.shape[1]), device)
     else:
-        size, reason = min(fit_sample, total), "given" if fit_sample <= total else "all rows"
+        size, reason = (fit_sample, "given") if fit_sample < total else (total, "all rows")
     picks = choose_rows(lengths, size, seed)
     if _is_frame(X):
         rows = gather_rows(X, picks, client)

@@ -112,8 +112,10 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
 def _fit_sample_size(config: ScaleConfig, n_rows: int, n_features: int, device) -> tuple[int, str]:
     if config.fit_sample is None:
         return default_fit_sample(n_rows, n_features, device)
-    if config.fit_sample > n_rows:
-        raise ConfigError(f"fit_sample={config.fit_sample} is more than the {n_rows} rows of the data")
+    if config.fit_sample >= n_rows:
+        log.warning("fit_sample=%d is not less than the %d rows of the data: the model is fitted on all of them",
+                    config.fit_sample, n_rows)
+        return n_rows, "all rows"
     return config.fit_sample, "given"
 
 
