@@ -15,6 +15,7 @@ import signal
 import click
 
 from ..version import __version__
+from .ablate import ablate
 from .bench import bench
 from .datasets import datasets
 from .errors import Group, raise_terminated
@@ -37,7 +38,7 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (run, predict, study, bench, datasets):
+for command in (run, predict, study, bench, ablate, datasets):
     cli.add_command(command)
 
 
