@@ -13,18 +13,9 @@ from torch import nn
 
 from .atomic import atomic_path
 from .errors import DataError
+from .layers import mlp
 
 HIDDEN = (500, 500, 2000)
-
-
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
-    """Linear layers with ReLU between them and a linear last layer."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
 
 
 class AutoEncoder(nn.Module):
@@ -45,8 +36,8 @@ class AutoEncoder(nn.Module):
         super().__init__()
         self.n_features, self.n_latent, self.hidden = int(n_features), int(n_latent), tuple(hidden)
         widths = [self.n_features, *self.hidden, self.n_latent]
-        self.encoder = _mlp(widths)
-        self.decoder = _mlp(widths[::-1])
+        self.encoder = mlp(widths)
+        self.decoder = mlp(widths[::-1])
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -87,15 +78,20 @@ def save_autoencoder(model: AutoEncoder, path: str | Path, **extra: object) -> P
     return atomic_save({"format": "gpun2d-autoencoder/1", "config": model.config(), "state_dict": state, **extra}, path)
 
 
-def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> AutoEncoder:
-    """Rebuild an :class:`AutoEncoder` written by :func:`save_autoencoder`."""
+def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild the autoencoder (MLP, or convolutional with ``kind: conv``) written by :func:`save_autoencoder`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"autoencoder weights not found: {path}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         config = blob["config"]
-        model = AutoEncoder(config["n_features"], config["n_latent"], config["hidden"])
+        if config.get("kind", "mlp") == "conv":
+            from .conv_autoencoder import ConvDenoisingAutoEncoder
+
+            model = ConvDenoisingAutoEncoder.from_config(config)
+        else:
+            model = AutoEncoder(config["n_features"], config["n_latent"], config["hidden"])
         model.load_state_dict(blob["state_dict"])
     except Exception as exc:  # unpickling, missing keys, shape mismatch: all mean a bad file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -22,6 +22,15 @@ EMBEDDER = "mlp"
 MANIFOLD = "umap"
 """Manifold learner (paper: UMAP)."""
 
+CONV_CHANNELS = (32, 64, 128)
+"""``embedder='conv'``: channels of its three stride-2 convolutions (kernels 5, 5, 3)."""
+
+CONV_DECODER_HIDDEN = (500,)
+"""``embedder='conv'``: hidden widths of its lighter MLP decoder."""
+
+CONV_NOISE = 0.2
+"""``embedder='conv'``: standard deviation of the Gaussian noise on its training input (pixels in [0, 1])."""
+
 UMAP_NEIGHBORS = 20
 """UMAP neighbourhood size (paper)."""
 

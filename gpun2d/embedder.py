@@ -59,11 +59,22 @@ class AutoencoderEmbedder:
         return cls(ctx.n_clusters, ctx.params["hidden"], options, ctx.device.torch, ctx.seed,
                    weights=ctx.params.get("ae_weights"), on_epoch=ctx.on_epoch)
 
+    KIND = "mlp"
+    """The kind of network recorded in its saved config (``ae_weights`` must hold the same kind)."""
+
+    def build_network(self, n_features: int) -> torch.nn.Module:
+        """The untrained network for rows of ``n_features`` (seeded by the caller)."""
+        return AutoEncoder(n_features, self.n_latent, self.hidden)
+
     def fit(self, X: torch.Tensor) -> AutoencoderEmbedder:
         if self.weights is not None:
             self.module_ = load_autoencoder(self.weights, self.device)
             if self.module_.n_features != X.shape[1]:
                 raise DataError(f"{self.weights} expects {self.module_.n_features} features but X has {X.shape[1]}")
+            kind = self.module_.config().get("kind", "mlp")
+            if kind != self.KIND:
+                raise ConfigError(f"ae_weights={self.weights} holds a {kind} autoencoder, but embedder={self.KIND!r}; "
+                                  f"give embedder={kind!r} to reuse it")
             if self.module_.n_latent != self.n_latent:
                 raise ConfigError(f"ae_weights={self.weights} has a {self.module_.n_latent}-wide bottleneck, but "
                                   f"n_clusters={self.n_latent}; N2D's bottleneck is one unit per cluster")
@@ -73,7 +84,7 @@ class AutoencoderEmbedder:
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # the caller's CPU and CUDA generators stay untouched
             torch.manual_seed(self.seed)
-            self.module_ = AutoEncoder(X.shape[1], self.n_latent, self.hidden).to(self.device)
+            self.module_ = self.build_network(X.shape[1]).to(self.device)
         self.history_ = train_autoencoder(self.module_, X, self.options, seed=self.seed,
                                           on_epoch=self.on_epoch).losses
         return self
@@ -109,3 +120,25 @@ class AutoencoderEmbedder:
         self.module_ = load_autoencoder(state_path(folder, meta, STATE_FILE), device)
         self.device, self.history_ = device, []
         return self
+
+
+class ConvEmbedder(AutoencoderEmbedder):
+    """The convolutional denoising autoencoder (:mod:`gpun2d.conv_autoencoder`) for square images.
+
+    Trained by the same loop as the MLP (Adam, MSE against the clean input);
+    ``hidden`` does not apply, the network's widths are in :mod:`gpun2d.defaults`.
+    """
+
+    KIND = "conv"
+
+    @classmethod
+    def from_context(cls, ctx: StageContext) -> ConvEmbedder:
+        if ctx.params.get("cuda_graphs"):
+            raise ConfigError("embedder='conv' cannot be combined with cuda_graphs=True (its input noise is drawn "
+                              "afresh at every step); drop cuda_graphs")
+        return super().from_context(ctx)
+
+    def build_network(self, n_features: int) -> torch.nn.Module:
+        from .conv_autoencoder import ConvDenoisingAutoEncoder
+
+        return ConvDenoisingAutoEncoder(n_features, self.n_latent, seed=self.seed)
