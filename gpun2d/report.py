@@ -16,7 +16,8 @@ import numpy as np
 
 from .atomic import atomic_path
 
-PACKAGES = ("gpun2d", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "cuml-cu13", "cupy-cuda13x", "cudf-cu13")
+PACKAGES = ("gpun2d", "torch", "numpy", "scipy", "scikit-learn", "umap-learn", "pandas", "pyarrow", "dask",
+            "distributed", "cuml-cu13", "cupy-cuda13x", "cudf-cu13", "dask-cuda", "dask-cudf-cu13")
 RESULT_FILES = ("results.json", "clusters.csv", "embedding.npy", "embedding.png", "loss.png", "confusion.png",
                 "model.json", "autoencoder.pt", "manifold.npz", "cluster.npz")
 BENCH_FILES = ("bench.json", "bench.md")

@@ -163,6 +163,8 @@ def test_scores_come_from_the_written_labels(scaled, digits):
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["rows"]["written"] == count_rows(out / CLUSTERS) == len(digits[0])
     assert on_disk["scheduler"]["workers"] == 2 and on_disk["data"]["partitions"] == 6
+    assert on_disk["config"]["fit_sample"] == 700 and "client" not in on_disk["config"]  # the job's, not N2D's None
+    assert {"dask", "distributed", "pyarrow"} <= set(on_disk["versions"])
 
 
 def test_npy_shards_are_numbered_in_order(tmp_path, digits, dask_client):
@@ -231,7 +233,8 @@ def test_cli_runs_shards_on_a_local_cluster(shards, tmp_path):
 
 
 @pytest.mark.parametrize(("extra", "match"), [
-    (["--fit-sample", "10"], "--fit-sample go with --scheduler"),
+    (["--fit-sample", "10"], "--fit-sample goes with --scheduler"),
+    (["--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers sizes a cluster started here"),
     (["--scheduler", "local", "--visualize"], "--visualize cannot be used with --scheduler"),
 ])
 def test_cli_refuses_what_a_scaled_run_cannot_do(shards, tmp_path, extra, match):
@@ -334,3 +337,26 @@ def test_a_fit_sample_as_large_as_the_data_fits_all_rows(caplog):
     assert "fitted on all of them" in caplog.text
     config.fit_sample = 1000
     assert _fit_sample_size(config, 1797, 64, resolve_device("cpu")) == (1000, "given")
+
+
+def test_a_pattern_matching_nothing_fails_before_a_cluster_starts(tmp_path, monkeypatch):
+    from gpun2d.scale import client as clients
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(clients, "connect", no_cluster)
+    with pytest.raises(DataError, match="matches no file"):
+        run_scaled(ScaleConfig(str(tmp_path / "none" / "*.parquet"), tmp_path / "out", model=dict(SMALL)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_python_api_keeps_a_named_index(shards, dask_client, digits):
+    import dask.dataframe as dd
+
+    frame = dd.read_parquet(str(shards / "*.parquet"), index="rid")
+    model = N2D(10, **SMALL, client=dask_client, fit_sample=400).fit(frame[FEATURES])
+    labels = model.predict(frame[FEATURES])
+    assert labels._meta.index.name == "rid"
+    computed = labels.compute()
+    assert computed.index.name == "rid" and len(computed) == len(digits[0])

@@ -94,12 +94,13 @@ def default_out(root: Path, command: str, name: str) -> Path:
 data = stack(
     click.option("--dataset", "-d", metavar="NAME", help="A known dataset (see `gpun2d datasets`)."),
     click.option("--input", "input_path", type=PathFile,
-                 help="Your own data: .npy, .npz (X, y), .csv/.tsv or .parquet."),
+                 help="Your own data: .npy, .npz (X, y), .csv/.tsv or .parquet; with --scheduler, a quoted glob of "
+                      ".parquet or .npy shards ('data/*.parquet')."),
     click.option("--labels", "labels_path", type=PathFile,
                  help="True labels for --input (one per sample), used only for scoring."),
     click.option("--label-column", help="Column of --input (csv/parquet) holding true labels."),
     click.option("--id-column", help="Column of --input (csv/parquet) identifying each row: kept out of the "
-                                      "features and copied to clusters.csv."),
+                                      "features and copied to clusters.csv (clusters/*.parquet with --scheduler)."),
     data_dir,
     no_download,
 )
@@ -110,15 +111,19 @@ scale = stack(
                       "label every row on the workers, written as Parquet in OUT/clusters/. 'local' starts a "
                       "cluster on this machine (dask-cuda's on a GPU); an address joins a running scheduler."),
     click.option("--fit-sample", type=click.IntRange(min=2), metavar="N",
-                 help="Rows the model is fitted on with --scheduler [default: all rows up to 100,000, fewer if "
-                      "free memory is short; results.json says which]."),
+                 help="Rows the model is fitted on with --scheduler, drawn uniformly from all shards with --seed "
+                      "[default: all rows up to 100,000, fewer if free memory is short; results.json says which]. "
+                      "--dataset, --labels, --visualize, --checkpoint-every and --resume do not go with "
+                      "--scheduler."),
     click.option("--workers", type=click.IntRange(min=1), metavar="N",
-                 help="Worker processes of --scheduler local [default: one per core, or per GPU]."),
+                 help="Single-threaded worker processes of --scheduler local [default: one per core; on a GPU, "
+                      "one per GPU]."),
 )
 
 model = stack(
     click.option("--n-clusters", "-k", type=click.IntRange(min=2),
-                 help="Number of clusters [default: the dataset's class count]."),
+                 help="Number of clusters [default: the dataset's class count, or the number of distinct labels "
+                      "of --labels/--label-column; required without labels]."),
     click.option("--embedder", type=click.Choice(registry.names("autoencoder")), default=defaults.EMBEDDER,
                  show_default=True, help="Embedding learner: mlp = the paper's autoencoder d-500-500-2000-c."),
     click.option("--manifold", type=click.Choice(registry.names("manifold")), default=defaults.MANIFOLD,

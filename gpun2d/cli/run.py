@@ -14,7 +14,8 @@ from .errors import Command
 @options.data
 @options.scale
 @options.model
-@options.out("results.json, clusters.csv, embedding.npy and the fitted model (model.json, autoencoder.pt, ...)")
+@options.out("results.json, clusters.csv (clusters/*.parquet with --scheduler), embedding.npy and the fitted "
+             "model (model.json, autoencoder.pt, ...)")
 @options.results_root
 @options.overwrite
 @click.option("--visualize", is_flag=True,
@@ -54,7 +55,7 @@ def run(out: Path | None, results_root: Path, quiet: bool, visualize: bool, **se
         return
     given = [f"--{key.replace('_', '-')}" for key, value in scale.items() if value is not None]
     if given:
-        raise click.UsageError(f"{' and '.join(given)} go with --scheduler")
+        raise click.UsageError(f"{' and '.join(given)} {'goes' if len(given) == 1 else 'go'} with --scheduler")
     if any(c in str(settings["input_path"] or "") for c in "*?["):
         raise click.UsageError("a pattern of shards needs --scheduler local (or a scheduler's address); "
                                "without it --input names one file")
@@ -99,6 +100,8 @@ def scaled_config(settings: dict, scale: dict, out: Path, visualize: bool):
                "--visualize": visualize, "--checkpoint-every": settings.get("checkpoint_every"),
                "--resume": settings.get("resume")}
     refused = [flag for flag, value in refused.items() if value]
+    if scale["workers"] is not None and scale["scheduler"] != "local":
+        raise click.UsageError("--workers sizes a cluster started here; it goes with --scheduler local")
     if refused:
         raise click.UsageError(f"{', '.join(refused)} cannot be used with --scheduler, which runs on --input "
                                "shards (Parquet, with --label-column for scoring)")

@@ -51,9 +51,9 @@ def apply_lazily(model, method: str, X, client=None):
     width = {"predict_proba": model.n_clusters, "transform": model.umap_dim or model.n_clusters}.get(method)
     if _is_frame(X):
         if width is None:
-            meta = pd.Series([], dtype=np.int64 if method == "predict" else np.float64)
+            meta = pd.Series([], dtype=np.int64 if method == "predict" else np.float64, index=X._meta.index)
         else:
-            meta = pd.DataFrame({i: pd.Series([], dtype=np.float64) for i in range(width)})
+            meta = pd.DataFrame({i: pd.Series([], dtype=np.float64) for i in range(width)}, index=X._meta.index)
         return X.map_partitions(_apply_frame, files, device, type(model), method, meta=meta,
                                 enforce_metadata=False)
     X = X.rechunk({1: -1})

@@ -31,7 +31,7 @@ from ..version import __version__
 from . import client as clients
 from .apply import label_frame
 from .sample import choose_rows, default_fit_sample, gather_rows, partition_lengths
-from .shards import Shards, read_shards
+from .shards import Shards, expand, read_shards
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
         if on_stage:
             on_stage(name)
 
+    expand(config.input_path)  # a pattern matching nothing fails before a cluster is started
+    if config.workers is not None and config.scheduler != clients.LOCAL:
+        raise ConfigError("workers=N sizes a local cluster; it goes with scheduler='local'")
     with ResultFolder(config.out, SCALE_FILES, overwrite=config.overwrite) as target:
         apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
         device = resolve_device(config.device)
@@ -122,7 +125,8 @@ def _fit_sample_size(config: ScaleConfig, n_rows: int, n_features: int, device) 
 def _count_classes(shards: Shards, client) -> int:
     if shards.label_column is None:
         raise ConfigError("data without labels needs n_clusters=K, the number of clusters to find")
-    (count,) = clients.compute(client, shards.frame[shards.label_column].nunique())
+    # one tree reduction (split_out=1): a shuffle would fill the log with Dask's shuffle warnings
+    (count,) = clients.compute(client, shards.frame[shards.label_column].nunique(split_out=1))
     return int(count)
 
 
@@ -153,7 +157,7 @@ def _durations(marks: dict[str, float]) -> dict[str, float]:
 
 def _results(config: ScaleConfig, shards: Shards, lengths: np.ndarray, model: N2D, scores: dict | None,
              y_sample: np.ndarray | None, size: int, reason: str, scheduler: dict, timings: dict) -> dict:
-    params = {k: v for k, v in model.get_params().items() if not callable(v)}
+    params = {k: v for k, v in model.get_params().items() if not callable(v) and k not in ("client", "fit_sample")}
     sample_scores = evaluate(y_sample, model.labels_) if y_sample is not None else None
     return {
         "gpun2d": __version__,
@@ -162,9 +166,9 @@ def _results(config: ScaleConfig, shards: Shards, lengths: np.ndarray, model: N2
         "data": {"source": "shards", "input": str(config.input_path), "files": len(shards.files),
                  "partitions": int(lengths.size), "n_samples": int(lengths.sum()),
                  "n_features": len(shards.features), "has_labels": shards.label_column is not None},
-        "config": {"scheduler": config.scheduler, "workers": config.workers, "fit_sample": config.fit_sample,
-                   "id_column": config.id_column, "label_column": config.label_column, **params,
-                   "out": str(config.out)},
+        "config": {**params, "scheduler": config.scheduler, "workers": config.workers,
+                   "fit_sample": config.fit_sample, "id_column": config.id_column,
+                   "label_column": config.label_column, "out": str(config.out)},
         "fit_sample": {"rows": size, "chosen_by": reason, "metrics": sample_scores},
         "scheduler": scheduler,
         "metrics": scores,
