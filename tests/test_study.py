@@ -263,3 +263,20 @@ def test_two_studies_cannot_share_a_folder(tmp_path):
         result = invoke(*FAST, "--out", out, catch=True)
     assert result.exit_code == 1 and "is being written by another gpun2d process" in result.output
     assert not (out / "runs").exists()
+
+
+def test_ensemble_scores_the_consensus_of_the_seeds(tmp_path, monkeypatch):
+    from gpun2d.consensus import consensus
+    from gpun2d.datasets import load
+    from gpun2d.metrics import evaluate
+
+    out = tmp_path / "ensemble"
+    monkeypatch.setattr(execute, "fit_pipeline", fake_pipeline([]))
+    result = invoke(*FAST, "--ensemble", "--out", out)
+    assert result.exit_code == 0, result.output
+    group = json.loads((out / "study.json").read_text())["groups"][0]
+    runs = [json.loads((out / run).read_text()) for run in group["runs"]]
+    labels, agreement, _ = consensus([run["labels"] for run in runs], 10)
+    assert group["consensus"]["metrics"] == pytest.approx(evaluate(load("digits")[1], labels))
+    assert group["consensus"]["agreement"]["mean"] == pytest.approx(agreement.mean())
+    assert "(consensus of the seeds)" in (out / "study.md").read_text()

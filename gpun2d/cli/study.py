@@ -53,6 +53,9 @@ def _parsed(parse):
                    "study this just rewrites the report).")
 @click.option("--report-only", is_flag=True,
               help="Run nothing: rewrite the report from the runs already saved in --out (partial if unfinished).")
+@click.option("--ensemble", is_flag=True,
+              help="Also combine the seeds' labelings into one consensus labeling (clusters matched one to one, "
+                   "then a vote per row; no labels used) and score it beside the seeds.")
 @options.quiet
 def study(datasets: tuple[str, ...], quiet: bool, out: Path | None, results_root: Path, **settings) -> None:
     """Run N2D over several seeds and report the spread of ACC, NMI, ARI and stage times.
@@ -108,6 +111,9 @@ def print_study(result: dict, out: Path) -> None:
     row("pairwise ARI (mean / min)",
         lambda g: f"{g['pairwise_ari']['mean']:.3f} / {g['pairwise_ari']['min']:.3f}" if g["pairwise_ari"] else "-")
     row("paper ACC / NMI", lambda g: f"{g['paper']['acc']:.3f} / {g['paper']['nmi']:.3f}" if g["paper"] else "-")
+    if any(g.get("consensus") for g in groups):
+        row("consensus ACC / NMI", lambda g: f"{g['consensus']['metrics']['acc']:.3f} / "
+                                             f"{g['consensus']['metrics']['nmi']:.3f}" if g.get("consensus") else "-")
     row("seconds per run", lambda g: f"{g['timings']['total']['mean']:.1f} ± {g['timings']['total']['std']:.1f}")
     console = Console()
     console.print(table)

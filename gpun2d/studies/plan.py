@@ -72,6 +72,7 @@ class StudyConfig:
     resume: bool = False
     report_only: bool = False
     quiet: bool = False
+    ensemble: bool = False
 
     def validate(self) -> StudyConfig:
         if not self.datasets:

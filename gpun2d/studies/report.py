@@ -47,7 +47,7 @@ def pairwise_ari(labelings: list) -> dict | None:
     return {"mean": float(np.mean(scores)), "min": float(np.min(scores)), "n_pairs": len(scores)}
 
 
-def build_group(records: list[dict]) -> dict:
+def build_group(records: list[dict], consensus: dict | None = None) -> dict:
     first = records[0]
     stages = [s for s in STAGES if all(s in r["timings"] for r in records)]
     return {
@@ -59,11 +59,16 @@ def build_group(records: list[dict]) -> dict:
         "pairwise_ari": pairwise_ari([r["labels"] for r in records]),
         "timings": {s: describe([r["timings"][s] for r in records]) for s in stages},
         "runs": [f"runs/{r['run']}.json" for r in records],
+        "consensus": consensus,
     }
 
 
-def build_study(records: list[dict], config: StudyConfig, shared: dict | None = None) -> dict:
-    """``study.json``: one group of runs per dataset (and per restart count under --vary cluster)."""
+def build_study(records: list[dict], config: StudyConfig, shared: dict | None = None,
+                consensus: dict[str, dict] | None = None) -> dict:
+    """``study.json``: one group of runs per dataset (and per restart count under --vary cluster).
+
+    ``consensus`` (``--ensemble``) maps ``DATASET/RESTARTS`` to the group's consensus labeling's scores.
+    """
     groups: dict[tuple, list[dict]] = {}
     for record in records:
         groups.setdefault((record["dataset"], record["n_init"]), []).append(record)
@@ -77,7 +82,8 @@ def build_study(records: list[dict], config: StudyConfig, shared: dict | None = 
         "versions": package_versions(),
         "std": "sample standard deviation over seeds (ddof=1)",
         "data": {r["dataset"]: r["data"] for r in records},
-        "groups": [build_group(group) for group in groups.values()],
+        "groups": [build_group(group, (consensus or {}).get(f"{name}/{n_init}"))
+                   for (name, n_init), group in groups.items()],
         "shared": shared or {},
         "files": list(REPORT_FILES),
     }
@@ -125,6 +131,18 @@ def markdown(study: dict) -> str:
             _pm(m["nmi"]), _span(m["nmi"]), _paper(paper, "nmi"), _pm(m["ari"]), _span(m["ari"]),
             f"{pair['mean']:.3f}" if pair else "—", f"{pair['min']:.3f}" if pair else "—",
         ]))
+        if g.get("consensus"):
+            c = g["consensus"]["metrics"]
+            lines.append(_row([f"{g['dataset']} (consensus of the seeds)", g["n_init"], g["n_runs"], f"{c['acc']:.3f}",
+                               "—", _paper(paper, "acc"), f"{c['nmi']:.3f}", "—", _paper(paper, "nmi"),
+                               f"{c['ari']:.3f}", "—", "—", "—"]))
+    if any(g.get("consensus") for g in groups):
+        lines += ["", "Consensus: each seed's clusters matched one to one (Hungarian) to a reference labeling, "
+                      "then each row's most frequent cluster; no labels are used. Agreement (share of seeds "
+                      "that give a row its consensus cluster): "
+                  + "; ".join(f"{g['dataset']} mean {g['consensus']['agreement']['mean']:.3f}, unanimous on "
+                              f"{g['consensus']['agreement']['unanimous']:.1%} of rows"
+                              for g in groups if g.get("consensus")) + "."]
     stages = [s for s in STAGES if any(s in g["timings"] for g in groups)]
     lines += ["", "## Stage times per run (seconds: mean ± std, min–max)", "",
               _row(["dataset", "restarts", *stages]), _row(["---"] * (2 + len(stages)))]
