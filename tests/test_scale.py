@@ -159,7 +159,7 @@ def test_scores_come_from_the_written_labels(scaled, digits):
     out, results = scaled
     written = pd.read_parquet(out / CLUSTERS)
     expected = evaluate(written["label"].to_numpy(), written["cluster"].to_numpy())
-    assert results["metrics"] == pytest.approx(expected, abs=1e-12)
+    assert results["metrics"] == pytest.approx({**expected, "scored_rows": len(written)}, abs=1e-12)
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["rows"]["written"] == count_rows(out / CLUSTERS) == len(digits[0])
     assert on_disk["scheduler"]["workers"] == 2 and on_disk["data"]["partitions"] == 6
@@ -360,3 +360,68 @@ def test_the_python_api_keeps_a_named_index(shards, dask_client, digits):
     assert labels._meta.index.name == "rid"
     computed = labels.compute()
     assert computed.index.name == "rid" and len(computed) == len(digits[0])
+
+
+# --------------------------------------------------------------------- hostile shards
+def test_shards_with_other_columns_are_named_before_any_work(tmp_path, digits):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "cols", X, y, parts=3)
+    pd.read_parquet(shards / "part00.parquet").drop(columns=["p5"]).to_parquet(shards / "part00.parquet")
+    with pytest.raises(DataError, match=r"part01.parquet has other columns than .*part00.parquet: extra p5"):
+        read_shards(shards / "*.parquet", id_column="rid", label_column="digit")
+    (shards / "part00.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(DataError, match="part00.parquet is not a readable Parquet file"):
+        read_shards(shards / "*.parquet", id_column="rid", label_column="digit")
+    with pytest.raises(ConfigError, match="must be different columns"):
+        read_shards(shards / "part01.parquet", id_column="rid", label_column="rid")
+
+
+def test_empty_shards_and_missing_labels_are_no_errors(tmp_path, digits, dask_client):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X, y.astype(float), parts=4)
+    frame = pd.read_parquet(shards / "part03.parquet")
+    frame.loc[frame.index[:5], "digit"] = np.nan  # five rows without a label, outside most samples
+    frame.to_parquet(shards / "part03.parquet", index=False)
+    frame.iloc[:0].to_parquet(shards / "part04.parquet", index=False)  # a shard with no rows
+    out = tmp_path / "run"
+    results = run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler=dask_client.scheduler.address,
+                                     fit_sample=300, id_column="rid", label_column="digit", n_clusters=10,
+                                     model=dict(SMALL)))
+    assert results["rows"] == {"read": len(X), "written": len(X)}
+    assert results["metrics"]["scored_rows"] == len(X) - 5
+
+
+def test_rows_a_worker_refuses_are_placed_in_the_data(tmp_path, digits, dask_client):
+    X, y = digits
+    X = X.copy()
+    X[1500, 3] = np.inf
+    shards = write_parquet_shards(tmp_path / "shards", X, y)
+    sample_rows = sample.choose_rows(np.array([300, 300, 300, 299, 299, 299]), 300, seed=0)
+    assert 1500 - 1200 - 299 not in sample_rows.get(5, [])  # the bad row is outside the fit sample
+    with pytest.raises(DataError, match=r"partition 5 \(rows 1498 to 1796 in file order\): X has NaN or infinite"):
+        run_scaled(ScaleConfig(str(shards / "*.parquet"), tmp_path / "run", scheduler=dask_client.scheduler.address,
+                               fit_sample=300, id_column="rid", label_column="digit", model=dict(SMALL)))
+
+
+def test_a_single_label_value_needs_n_clusters(tmp_path, digits, dask_client):
+    X, _ = digits
+    shards = write_parquet_shards(tmp_path / "shards", X[:300], np.zeros(300, dtype=int), parts=2)
+    with pytest.raises(ConfigError, match="1 distinct value"):
+        run_scaled(ScaleConfig(str(shards / "*.parquet"), tmp_path / "run", scheduler=dask_client.scheduler.address,
+                               fit_sample=100, id_column="rid", label_column="digit", model=dict(SMALL)))
+
+
+def test_dask_arrays_of_unknown_size_or_wrong_shape(dask_client, digits):
+    import dask.array as da
+
+    X, _ = digits
+    array = da.from_array(X, chunks=(300, 64))
+    filtered = array[array[:, 10] >= 0]  # row counts unknown until computed
+    model = N2D(10, **SMALL, fit_sample=400).fit(filtered)
+    assert model.fit_sample_["total"] == len(X)
+    with pytest.raises(DataError, match="must be 2-D"):
+        model.predict(array[:, 0])
+    with pytest.raises(DataError, match="X has 10 features, but N2D is expecting 64"):
+        model.predict(array[:, :10])
+    empty_block = da.concatenate([array[:0], array[:100]])
+    assert model.predict(empty_block).compute().shape == (100,)

@@ -109,12 +109,11 @@ scale = stack(
     click.option("--scheduler", metavar="ADDRESS|local",
                  help="Run on Dask: fit on a sample of --input's shards ('data/*.parquet' or '*.npy', quoted), then "
                       "label every row on the workers, written as Parquet in OUT/clusters/. 'local' starts a "
-                      "cluster on this machine (dask-cuda's on a GPU); an address joins a running scheduler."),
+                      "cluster on this machine (dask-cuda's on a GPU); an address joins a running scheduler. "
+                      "--dataset, --labels, --visualize, --checkpoint-every and --resume do not go with it."),
     click.option("--fit-sample", type=click.IntRange(min=2), metavar="N",
                  help="Rows the model is fitted on with --scheduler, drawn uniformly from all shards with --seed "
-                      "[default: all rows up to 100,000, fewer if free memory is short; results.json says which]. "
-                      "--dataset, --labels, --visualize, --checkpoint-every and --resume do not go with "
-                      "--scheduler."),
+                      "[default: all rows up to 100,000, fewer if free memory is short; results.json says which]."),
     click.option("--workers", type=click.IntRange(min=1), metavar="N",
                  help="Single-threaded worker processes of --scheduler local [default: one per core; on a GPU, "
                       "one per GPU]."),

@@ -14,8 +14,8 @@ from .errors import Command
 @options.data
 @options.scale
 @options.model
-@options.out("results.json, clusters.csv (clusters/*.parquet with --scheduler), embedding.npy and the fitted "
-             "model (model.json, autoencoder.pt, ...)")
+@options.out("results.json, clusters.csv and embedding.npy (with --scheduler: clusters/*.parquet) and the "
+             "fitted model (model.json, autoencoder.pt, ...)")
 @options.results_root
 @options.overwrite
 @click.option("--visualize", is_flag=True,
@@ -49,7 +49,9 @@ def run(out: Path | None, results_root: Path, quiet: bool, visualize: bool, **se
                                  on_step=progress.on_step)
         scores = results["metrics"]
         if scores and not quiet:
-            click.echo(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f} over every row "
+            over = ("every row" if scores["scored_rows"] == results["rows"]["written"]
+                    else f"the {scores['scored_rows']} labelled rows")
+            click.echo(f"ACC {scores['acc']:.4f}  NMI {scores['nmi']:.4f}  ARI {scores['ari']:.4f} over {over} "
                        f"(model fitted on {results['fit_sample']['rows']} rows, {results['fit_sample']['chosen_by']})")
         click.echo(f"{results['rows']['written']} rows labelled; results in {out}/")
         return

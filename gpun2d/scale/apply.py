@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..persistence import MANIFEST, write_model
 from .shards import Shards
 
@@ -93,25 +94,35 @@ def label_partition(frame, files: dict[str, bytes], device: str, estimator: type
     """
     feature_columns, id_column, label_column = columns
     model = worker_model(files, device, estimator)
-    features = frame[feature_columns]
-    if type(frame).__module__.split(".")[0] == "cudf":
-        X = features.to_cupy().astype("float32")
-    else:
-        X = features.to_numpy(dtype=np.float32)
-    with warnings.catch_warnings():
-        # the columns were picked by name above; the array form skips re-checking names on every partition
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        coordinates = model.transform(X)
+    number = partition_info["number"] if partition_info is not None else 0
     cluster_model = model.cluster_model_
     out = {}
     if id_column is not None:
         out[id_column] = frame[id_column].to_numpy()
     else:
-        number = partition_info["number"] if partition_info is not None else 0
         out[ROW_NUMBER] = starts[number] + np.arange(len(frame), dtype=np.int64)
-    out["cluster"] = _host(cluster_model.predict(coordinates)).astype(np.int64)
-    if hasattr(cluster_model, "predict_proba"):
-        out["probability"] = _host(cluster_model.predict_proba(coordinates)).max(axis=1).astype(np.float64)
+    if len(frame) == 0:  # an empty shard is no error: it has no rows to label
+        out["cluster"] = np.empty(0, dtype=np.int64)
+        if hasattr(cluster_model, "predict_proba"):
+            out["probability"] = np.empty(0, dtype=np.float64)
+    else:
+        features = frame[feature_columns]
+        if type(frame).__module__.split(".")[0] == "cudf":
+            X = features.to_cupy().astype("float32")
+        else:
+            X = features.to_numpy(dtype=np.float32)
+        try:
+            with warnings.catch_warnings():
+                # the columns were picked by name above; the array form skips re-checking names per partition
+                warnings.filterwarnings("ignore", message="X does not have valid feature names")
+                coordinates = model.transform(X)
+        except DataError as exc:  # rows are counted within the partition: say which partition
+            first = int(starts[number]) if number < len(starts) else 0
+            raise DataError(f"partition {number} (rows {first} to {first + len(frame) - 1} in file order): "
+                            f"{exc}") from None
+        out["cluster"] = _host(cluster_model.predict(coordinates)).astype(np.int64)
+        if hasattr(cluster_model, "predict_proba"):
+            out["probability"] = _host(cluster_model.predict_proba(coordinates)).max(axis=1).astype(np.float64)
     if label_column is not None:
         out["label"] = frame[label_column].to_numpy()
     out = pd.DataFrame(out)

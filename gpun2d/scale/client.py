@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -42,9 +44,25 @@ def local_cluster(device: Device, workers: int | None = None):
                               f"({exc})") from None
         return LocalCUDACluster(n_workers=workers, threads_per_worker=1, dashboard_address=DASHBOARD)
     n_workers = workers or max(1, os.cpu_count() or 1)
-    # one thread each: a worker's torch and NumPy then use one core, and the workers share the machine
-    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                    dashboard_address=DASHBOARD, silence_logs=logging.WARNING)
+    # one thread each: a worker's torch and NumPy then use one core, and the workers share the machine;
+    # a worker's failure reaches the client as an error of its own, so the workers' logs stay quiet
+    with _workers_ignore_ctrl_c():
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=DASHBOARD, silence_logs=logging.CRITICAL)
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored: Ctrl-C reaches this process, which closes the cluster,
+    instead of every worker printing its own KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
@@ -97,6 +115,6 @@ def compute(client, *collections):
         return dask.compute(*collections)
     except GPUN2DError:
         raise
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+    except Exception as exc:  # a worker's failure (pyarrow's ArrowInvalid, a KeyError...) arrives as itself
         raise DataError(f"a partition could not be read or labelled ({type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:300]})") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from .apply import model_files, ship, worker_model
 from .client import compute
 from .sample import choose_rows, default_fit_sample, gather_rows, partition_lengths
@@ -20,17 +21,24 @@ def _is_frame(X) -> bool:
     return hasattr(X, "columns")
 
 
+def _two_d(X) -> None:
+    if not _is_frame(X) and X.ndim != 2:
+        raise DataError(f"X must be 2-D (rows x features); this Dask array has shape {X.shape}")
+
+
 def fit_rows(X, fit_sample: int | None, seed: int, device, client=None) -> tuple[object, dict]:
     """The rows N2D fits on from the Dask collection ``X``, and how many were drawn of how many."""
+    _two_d(X)
     if _is_frame(X):
         lengths = partition_lengths(X, client)
     else:
         X = X.rechunk({1: -1})
-        lengths = np.asarray(X.chunks[0], dtype=np.int64)
-        if np.isnan(lengths.astype(float)).any():
+        if np.isnan(np.asarray(X.chunks[0], dtype=float)).any():  # row counts unknown (after a filter)
             X = X.compute_chunk_sizes()
-            lengths = np.asarray(X.chunks[0], dtype=np.int64)
+        lengths = np.asarray(X.chunks[0], dtype=np.int64)
     total = int(lengths.sum())
+    if total == 0:
+        raise DataError("X is empty: its partitions hold 0 rows")
     if fit_sample is None:
         size, reason = default_fit_sample(total, int(X.shape[1]), device)
     else:
@@ -46,6 +54,10 @@ def fit_rows(X, fit_sample: int | None, seed: int, device, client=None) -> tuple
 
 def apply_lazily(model, method: str, X, client=None):
     """``model.<method>`` of every row of the Dask collection ``X``, as a lazy collection like ``X``."""
+    _two_d(X)
+    width = X.shape[1] if not _is_frame(X) else len(X.columns)
+    if not (isinstance(width, float) and np.isnan(width)) and int(width) != model.n_features_in_:
+        raise DataError(f"X has {int(width)} features, but N2D is expecting {model.n_features_in_} features as input")
     files = ship(model_files(model), client)
     device = "cuda" if model.device_.is_cuda else "cpu"
     width = {"predict_proba": model.n_clusters, "transform": model.umap_dim or model.n_clusters}.get(method)
@@ -65,8 +77,11 @@ def apply_lazily(model, method: str, X, client=None):
 
 
 def _outputs(model, method: str, X) -> np.ndarray:
-    values = np.asarray(getattr(model, method)(X))
-    return values.astype(np.int64 if method == "predict" else np.float64, copy=False)
+    dtype = np.int64 if method == "predict" else np.float64
+    if len(X) == 0:  # an empty partition has nothing to predict (N2D itself refuses 0 rows)
+        width = {"predict_proba": model.n_clusters, "transform": model.umap_dim or model.n_clusters}.get(method)
+        return np.empty((0,) if width is None else (0, width), dtype=dtype)
+    return np.asarray(getattr(model, method)(X)).astype(dtype, copy=False)
 
 
 def _apply_frame(frame: pd.DataFrame, files, device: str, estimator: type, method: str):

@@ -92,7 +92,11 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
             n_clusters = config.n_clusters or _count_classes(shards, client)
             fit_start = time.perf_counter()
             model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
-                                    on_step=on_step).fit(X)
+                                    on_step=on_step)
+            try:
+                model.fit(X)
+            except DataError as exc:  # its rows are counted within the sample
+                raise DataError(f"the fit sample of {size} rows (fit_sample): {exc}") from None
             timings["fit"] = fit_start
             with target.staging() as folder:
                 write_model(model, folder)
@@ -104,6 +108,10 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
                 if written != n_rows:
                     raise DataError(f"{written} rows were written for the {n_rows} rows read; nothing is published")
                 scores = _score(folder / CLUSTERS, client) if shards.label_column else None
+                if scores and scores["scored_rows"] < n_rows:
+                    log.warning("%d of the %d rows have no label in label_column=%r: the scores are over the %d "
+                                "that do", n_rows - scores["scored_rows"], n_rows, shards.label_column,
+                                scores["scored_rows"])
                 stage("write")
                 results = _results(config, shards, lengths, model, scores, y, size, reason,
                                    clients.describe(client), _durations(timings))
@@ -127,6 +135,9 @@ def _count_classes(shards: Shards, client) -> int:
         raise ConfigError("data without labels needs n_clusters=K, the number of clusters to find")
     # one tree reduction (split_out=1): a shuffle would fill the log with Dask's shuffle warnings
     (count,) = clients.compute(client, shards.frame[shards.label_column].nunique(split_out=1))
+    if count < 2:
+        raise ConfigError(f"label_column={shards.label_column!r} holds {int(count)} distinct value(s): there is "
+                          "nothing to score; give n_clusters=K")
     return int(count)
 
 
@@ -138,13 +149,14 @@ def count_rows(folder: Path) -> int:
 
 
 def _score(folder: Path, client) -> dict[str, float]:
-    """ACC, NMI and ARI of every written row, from a contingency table counted by the workers."""
+    """ACC, NMI and ARI of every written row with a label (``scored_rows`` of them), from a contingency
+    table counted by the workers; rows whose label is missing are left out and counted."""
     import dask.dataframe as dd
 
     written = dd.read_parquet(str(folder), columns=["label", "cluster"])
-    (counts,) = clients.compute(client, written.groupby(["label", "cluster"]).size())
-    table = counts.unstack(fill_value=0)
-    return evaluate_table(table.to_numpy())
+    (counts,) = clients.compute(client, written.groupby(["label", "cluster"]).size())  # missing labels drop out
+    table = counts.unstack(fill_value=0).to_numpy()
+    return {**evaluate_table(table), "scored_rows": int(table.sum())}
 
 
 def _durations(marks: dict[str, float]) -> dict[str, float]:

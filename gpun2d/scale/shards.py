@@ -77,7 +77,41 @@ def read_shards(pattern: str | os.PathLike, *, id_column: str | None = None, lab
     return _parquet_shards(files, id_column, label_column, engine)
 
 
+def check_schemas(files: list[Path], id_column: str | None, label_column: str | None) -> None:
+    """Every file's footer readable, with the first file's columns, features all numbers (footers only)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    expected = None
+    for path in files:
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"{path} is not a readable Parquet file ({' '.join(str(exc).split())[:200]})") from None
+        names = [n for n in schema.names if not n.startswith("__index_level_")]
+        if expected is None:
+            expected, first = set(names), path
+            for name, column in (("id_column", id_column), ("label_column", label_column)):
+                if column is not None and column not in names:
+                    raise ConfigError(f"{name}={column!r} is not a column of the shards ({', '.join(names[:8])})")
+        elif set(names) != expected:
+            missing, extra = sorted(expected - set(names)), sorted(set(names) - expected)
+            parts = [f"missing {', '.join(missing[:5])}"] if missing else []
+            parts += [f"extra {', '.join(extra[:5])}"] if extra else []
+            raise DataError(f"{path} has other columns than {first}: {'; '.join(parts)}; every shard must have "
+                            "the same columns")
+        bad = [n for n in names if n not in (id_column, label_column)
+               and not (pa.types.is_integer(schema.field(n).type) or pa.types.is_floating(schema.field(n).type))]
+        if bad:
+            raise DataError(f"{path}: feature columns must be numbers; {', '.join(bad[:5])} "
+                            f"{'is' if len(bad) == 1 else 'are'} not (give an id or label column as id_column or "
+                            "label_column)")
+
+
 def _parquet_shards(files: list[Path], id_column: str | None, label_column: str | None, engine: str) -> Shards:
+    if id_column is not None and id_column == label_column:
+        raise ConfigError(f"id_column and label_column are both {id_column!r}; they must be different columns")
+    check_schemas(files, id_column, label_column)
     if engine == "cudf":
         import dask_cudf
 
