@@ -27,18 +27,46 @@ MIN_K_DIST_SCALE = 1e-3  # as umap-learn
 BISECTION_STEPS = 64  # as umap-learn's n_iter
 
 
-def nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, chunk: int = 1024, spare: int = 8):
+KD_TREE_MAX_DIM = 15
+"""Widest embedding searched with a KD-tree (scikit-learn's own limit for choosing one over brute force)."""
+
+
+def reference_tree(reference: torch.Tensor):
+    """A KD-tree over ``reference`` for the candidate search on the CPU, or None where brute force wins:
+    on a GPU (one matrix product) and beyond :data:`KD_TREE_MAX_DIM` dimensions.
+
+    The brute force compares every query with every training row. On one
+    core, 10,000 queries against 20,000 training rows in 10 dimensions: on the
+    embedding of a fitted Fashion-MNIST model 0.09 s with the tree against
+    0.81 s; on ten Gaussian blobs 0.37 s against 1.22 s; on structureless
+    Gaussian noise the tree is slower (3.6 s against 1.4 s), but an embedding
+    learnt for clustering is not structureless.
+    """
+    if reference.device.type != "cpu" or reference.shape[1] > KD_TREE_MAX_DIM:
+        return None
+    from sklearn.neighbors import KDTree
+
+    return KDTree(reference.detach().double().numpy())
+
+
+def nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, chunk: int = 1024, spare: int = 8,
+            tree=None):
     """Exact ``k`` nearest rows of ``reference`` for every query row: (distances, indices), nearest first.
 
-    Candidates come from the fast matrix-product distance; their distances are
-    then recomputed directly, so a query equal to a reference row is at
-    distance exactly 0 and ties are broken by reference order.
+    Candidates come from ``tree`` (:func:`reference_tree`) or from the fast
+    matrix-product distance; their distances are then recomputed directly, so a
+    query equal to a reference row is at distance exactly 0 and ties are broken
+    by reference order, whichever found the candidates.
     """
     n_candidates = min(k + spare, reference.shape[0])
     distances, indices = [], []
     for start in range(0, queries.shape[0], chunk):
         q = queries[start : start + chunk]
-        candidates = torch.topk(torch.cdist(q, reference), n_candidates, dim=1, largest=False).indices
+        if tree is not None:
+            found = tree.query(q.detach().double().numpy(), k=n_candidates, return_distance=False)
+            candidates = torch.from_numpy(found).to(torch.long)
+        else:
+            candidates = torch.topk(torch.cdist(q, reference), n_candidates, dim=1, largest=False).indices
         candidates = candidates.sort(dim=1).values  # reference order, so equal distances keep it
         exact = (q[:, None, :] - reference[candidates]).norm(dim=2)
         order = torch.sort(exact, dim=1, stable=True).indices[:, :k]
@@ -78,9 +106,10 @@ def place(queries: torch.Tensor, train_input: torch.Tensor, train_layout: torch.
     A query identical to a training row lands exactly on that row's position.
     """
     k = min(n_neighbors, train_input.shape[0])
+    tree = reference_tree(train_input)
     out = []
     for start in range(0, queries.shape[0], chunk):
-        distances, indices = nearest(queries[start : start + chunk], train_input, k)
+        distances, indices = nearest(queries[start : start + chunk], train_input, k, tree=tree)
         sigma = bandwidths(distances, k)
         weights = torch.exp(-distances.double() / sigma[:, None])
         weights = torch.where(distances > 0, weights, torch.ones_like(weights))

@@ -86,3 +86,16 @@ def test_exact_knn_graph_puts_every_point_first_even_when_duplicated():
     assert all(row[0] not in row[1:] for row in indices)  # a point is never its own neighbour twice
     twins = {0, 40, 50}
     assert set(indices[0, :3]) == twins  # its duplicates come right after it, at distance 0
+
+
+def test_the_kd_tree_finds_the_same_neighbours_as_the_brute_force():
+    """The CPU's candidate search (a KD-tree) against the matrix-product one, ties and duplicates included."""
+    from gpun2d.placement import nearest, reference_tree
+
+    generator = torch.Generator().manual_seed(0)
+    reference = torch.randn(3000, 10, generator=generator)
+    reference[1000:1010] = reference[5]  # duplicated rows: equal distances, broken by reference order
+    queries = torch.cat([torch.randn(500, 10, generator=generator), reference[:50], reference[1000:1003]])
+    brute = nearest(queries, reference, 20)
+    tree = nearest(queries, reference, 20, tree=reference_tree(reference))
+    assert torch.equal(tree[1], brute[1]) and torch.equal(tree[0], brute[0])
