@@ -66,6 +66,13 @@ class AutoencoderEmbedder:
         """The untrained network for rows of ``n_features`` (seeded by the caller)."""
         return AutoEncoder(n_features, self.n_latent, self.hidden)
 
+    def initial_network(self, n_features: int) -> torch.nn.Module:
+        """The untrained network on the device, its weights drawn from ``seed`` alone."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # the caller's CPU and CUDA generators stay untouched
+            torch.manual_seed(self.seed)
+            return self.build_network(n_features).to(self.device)
+
     def fit(self, X: torch.Tensor) -> AutoencoderEmbedder:
         if self.weights is not None:
             self.module_ = load_autoencoder(self.weights, self.device)
@@ -81,10 +88,7 @@ class AutoencoderEmbedder:
             log.info("loaded autoencoder from %s; skipping training", self.weights)
             self.history_ = []
             return self
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # the caller's CPU and CUDA generators stay untouched
-            torch.manual_seed(self.seed)
-            self.module_ = self.build_network(X.shape[1]).to(self.device)
+        self.module_ = self.initial_network(X.shape[1])
         self.history_ = train_autoencoder(self.module_, X, self.options, seed=self.seed,
                                           on_epoch=self.on_epoch).losses
         return self

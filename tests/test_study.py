@@ -280,3 +280,31 @@ def test_ensemble_scores_the_consensus_of_the_seeds(tmp_path, monkeypatch):
     assert group["consensus"]["metrics"] == pytest.approx(evaluate(load("digits")[1], labels))
     assert group["consensus"]["agreement"]["mean"] == pytest.approx(agreement.mean())
     assert "(consensus of the seeds)" in (out / "study.md").read_text()
+
+
+def test_batched_trains_the_seeds_autoencoders_together(tmp_path):
+    from gpun2d.autoencoder import load_autoencoder
+    from gpun2d.datasets import load
+    from gpun2d.embedder import AutoencoderEmbedder
+    from gpun2d.training import TrainOptions, train_autoencoder
+
+    out = tmp_path / "batched"
+    result = invoke(*FAST, "--batched", "--out", out)
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "runs" / "digits-ae-seed1.json").read_text())
+    meta = json.loads((out / "cache" / "digits-seed1-batched.json").read_text())
+    assert run["training"]["batched_with_seeds"] == [0, 1, 2] == meta["seeds_together"]
+    assert run["timings"]["autoencoder"] == pytest.approx(meta["seconds_together"] / 3)
+    assert run["settings"]["batched"] is True
+    # seed 1's network does what the one-seed trainer's does, to the rounding of batched kernels (Adam
+    # magnifies that rounding in weights whose gradients are nearly zero, so the embedding is compared)
+    X = torch.from_numpy(load("digits")[0])
+    options = TrainOptions(epochs=2, batch_size=256)
+    alone = AutoencoderEmbedder(10, (500, 500, 2000), options, torch.device("cpu"), 1).initial_network(64)
+    losses = train_autoencoder(alone, X, options, seed=1).losses
+    assert meta["losses"] == pytest.approx(losses, rel=1e-6)
+    together = load_autoencoder(out / "cache" / "digits-seed1-batched-ae.pt")
+    with torch.no_grad():
+        torch.testing.assert_close(together.encoder(X), alone.encoder(X), rtol=0, atol=1e-4)
+    refused = invoke(*FAST, "--batched", "--vary", "manifold", "--out", tmp_path / "refused")
+    assert refused.exit_code != 0 and "goes with --vary ae" in refused.output

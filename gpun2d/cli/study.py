@@ -53,6 +53,9 @@ def _parsed(parse):
                    "study this just rewrites the report).")
 @click.option("--report-only", is_flag=True,
               help="Run nothing: rewrite the report from the runs already saved in --out (partial if unfinished).")
+@click.option("--batched", is_flag=True,
+              help="Train the seeds' autoencoders together, as one batched model (vmap over the stacked "
+                   "networks; each keeps its own initial weights and batch order). --vary ae only.")
 @click.option("--ensemble", is_flag=True,
               help="Also combine the seeds' labelings into one consensus labeling (clusters matched one to one, "
                    "then a vote per row; no labels used) and score it beside the seeds.")

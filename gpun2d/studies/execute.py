@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import registry
+from .. import defaults, registry
 from ..devices import Device, resolve_device
 from ..errors import ConfigError
 from ..handoff import to_numpy
@@ -101,10 +101,48 @@ def run_one(spec: RunSpec, ctx: DatasetContext, config: StudyConfig, device: Dev
     weights = None
     if spec.vary == "manifold":
         weights = storage.cache_paths(config.out, spec.dataset, config.shared_seed)["ae"]
+    if config.batched:
+        weights = storage.batched_paths(config.out, spec.dataset, spec.seed)["ae"]
     model = fit_pipeline(ctx.data.X, ctx.n_clusters, spec.seed, spec.n_init, config, device, weights, hooks)
     training = {"epochs_run": len(model.history_), "final_loss": model.history_[-1] if model.history_ else None}
-    return Outcome(to_numpy(model.labels_tensor_), dict(model.timings_),
-                   model.cluster_model_.record(), training)
+    timings = dict(model.timings_)
+    if config.batched:  # the autoencoder was trained with the other seeds': its share of that time
+        meta = storage.load_json(storage.batched_paths(config.out, spec.dataset, spec.seed)["meta"])
+        share = meta["seconds_together"] / len(meta["seeds_together"])
+        timings["total"] += share - timings["autoencoder"]
+        timings["autoencoder"] = share
+        training = {"epochs_run": len(meta["losses"]), "final_loss": meta["losses"][-1],
+                    "batched_with_seeds": meta["seeds_together"], "seconds_together": meta["seconds_together"]}
+    return Outcome(to_numpy(model.labels_tensor_), timings, model.cluster_model_.record(), training)
+
+
+def train_together(ctx: DatasetContext, seeds: list[int], config: StudyConfig, device: Device, hooks: Hooks) -> None:
+    """``--batched``: the autoencoders of ``seeds`` trained as one batched model, each saved to the cache."""
+    from ..autoencoder import save_autoencoder
+    from ..batched_training import train_seeds
+    from ..embedder import AutoencoderEmbedder
+    from ..training import TrainOptions
+
+    seeds = [s for s in seeds if not storage.batched_paths(config.out, ctx.name, s)["meta"].exists()]
+    if not seeds:
+        return
+    if hooks.on_run:
+        hooks.on_run(f"{ctx.name}: {len(seeds)} autoencoders trained together (seeds {', '.join(map(str, seeds))})")
+    X = torch.from_numpy(ctx.data.X).to(device.torch)
+    options = TrainOptions(epochs=config.epochs, batch_size=config.batch_size)
+    networks = [AutoencoderEmbedder(ctx.n_clusters, defaults.HIDDEN, options, device.torch, seed)
+                .initial_network(X.shape[1]) for seed in seeds]
+    start = time.perf_counter()
+    histories = train_seeds(networks, X, options, seeds,
+                            on_epoch=(lambda epoch, losses: hooks.on_epoch(epoch, max(losses))) if hooks.on_epoch
+                            else None)
+    seconds = time.perf_counter() - start
+    for seed, network, history in zip(seeds, networks, histories, strict=True):
+        paths = storage.batched_paths(config.out, ctx.name, seed)
+        save_autoencoder(network, paths["ae"], epochs=config.epochs, seed=seed)  # atomic; the record last
+        write_json({"created": now_iso(), "dataset": ctx.name, "seed": seed, "seeds_together": seeds,
+                    "seconds_together": seconds, "losses": history.losses, "settings": shared_fingerprint(config)},
+                   paths["meta"])
 
 
 def stage_seeds(spec: RunSpec, config: StudyConfig) -> dict[str, int]:
@@ -235,6 +273,8 @@ def _run_pending(config: StudyConfig, runs: list[RunSpec], done: set[str], hooks
             ctx = load_context(spec.dataset, config, hooks)
         if spec.vary != "ae" and ctx.shared is None:
             ctx.shared = ensure_shared(ctx, config, device, hooks)
+        if config.batched:
+            train_together(ctx, [s.seed for s in pending if s.dataset == spec.dataset], config, device, hooks)
         if spec.vary == "cluster" and ctx.embedding is None:
             path = storage.cache_paths(out, spec.dataset, config.shared_seed)["embedding"]
             ctx.embedding = torch.from_numpy(np.load(path)).to(device.torch)

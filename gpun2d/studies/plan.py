@@ -73,6 +73,7 @@ class StudyConfig:
     report_only: bool = False
     quiet: bool = False
     ensemble: bool = False
+    batched: bool = False
 
     def validate(self) -> StudyConfig:
         if not self.datasets:
@@ -87,6 +88,9 @@ class StudyConfig:
             self.restarts = list(self.restarts or DEFAULT_RESTARTS)
         elif self.restarts:
             raise ConfigError("restarts go with vary=cluster; cluster_n_init sets the other studies' restarts")
+        if self.batched and self.vary != "ae":
+            raise ConfigError("batched=True trains the seeds' autoencoders together, so it goes with vary='ae' "
+                              "(the other studies train one autoencoder)")
         return self
 
     @property
@@ -101,6 +105,7 @@ class StudyConfig:
     def fingerprint(self) -> dict:
         """Settings a run's result depends on; a resumed study must match them."""
         keys = ("epochs", "batch_size", "cluster") + (("cluster_n_init",) if self.vary != "cluster" else ())
+        keys += ("batched",) if self.batched else ()  # runs from before the option stay valid without it
         return {key: getattr(self, key) for key in keys}
 
     def as_dict(self) -> dict:

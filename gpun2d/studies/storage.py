@@ -59,6 +59,12 @@ def check_study_dir(out: Path, resume: bool) -> None:
         raise ConfigError(f"out={out} already holds other files ({', '.join(foreign[:3])}); choose a new folder")
 
 
+def batched_paths(out: Path, dataset: str, seed: int) -> dict[str, Path]:
+    """Where ``--batched`` keeps one seed's autoencoder, trained together with the others, and its record."""
+    stem = Path(out) / "cache" / f"{dataset}-seed{seed}-batched"
+    return {"ae": Path(f"{stem}-ae.pt"), "meta": Path(f"{stem}.json")}
+
+
 def cache_paths(out: Path, dataset: str, seed: int) -> dict[str, Path]:
     stem = Path(out) / "cache" / f"{dataset}-seed{seed}"
     return {"ae": Path(f"{stem}-ae.pt"), "embedding": Path(f"{stem}-embedding.npy"), "meta": Path(f"{stem}.json")}
