@@ -46,6 +46,9 @@ UMAP_INIT = "spectral"
 UMAP_KNN = "umap"
 """Source of UMAP's k-NN graph: UMAP's own."""
 
+FINETUNE_EPOCHS = 0
+"""Epochs of the IDEC cluster-hardening fine-tune after the first clustering (0: off, the paper's pipeline)."""
+
 CLUSTER = "gmm"
 """Clusterer (paper: a full-covariance Gaussian mixture)."""
 

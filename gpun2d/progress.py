@@ -12,7 +12,8 @@ from . import registry
 STEPS = {"load": "loading data", "predict": "placing and labelling the rows", "write": "writing results",
          "connect": "connecting to the Dask cluster", "read": "counting the rows of every partition",
          "sample": "drawing the fit sample", "apply": "labelling every partition on the workers",
-         "verify": "counting the rows written and scoring them"}
+         "verify": "counting the rows written and scoring them",
+         "finetune": "fine-tuning the autoencoder towards harder clusters (IDEC), then UMAP and clustering again"}
 STEP_BARS = {"manifold": "UMAP epochs", "cluster": "clustering restarts"}
 PLAIN_EVERY_S = 30.0
 """Without a terminal, a plain progress line at most this often (and at the end of training)."""

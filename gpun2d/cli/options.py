@@ -142,6 +142,9 @@ model = stack(
                  help="k-NN graph: UMAP's own, or exact from cuML NearestNeighbors (GPU)."),
     cluster,
     cluster_n_init,
+    click.option("--finetune-epochs", type=click.IntRange(min=0), default=defaults.FINETUNE_EPOCHS, show_default=True,
+                 help="After the first clustering, fine-tune the autoencoder this many epochs towards harder "
+                      "clusters (IDEC), then UMAP and cluster again (0 = the paper's pipeline)."),
     device,
     click.option("--memory-pool", type=click.Choice(["torch", "rmm"]), default=defaults.MEMORY_POOL,
                  show_default=True,
