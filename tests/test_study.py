@@ -308,3 +308,21 @@ def test_batched_trains_the_seeds_autoencoders_together(tmp_path):
         torch.testing.assert_close(together.encoder(X), alone.encoder(X), rtol=0, atol=1e-4)
     refused = invoke(*FAST, "--batched", "--vary", "manifold", "--out", tmp_path / "refused")
     assert refused.exit_code != 0 and "goes with --vary ae" in refused.output
+
+
+def test_embedding_options_reach_every_run(tmp_path, monkeypatch):
+    seen = []
+
+    def fit_pipeline(X, n_clusters, seed, n_init, config, device, ae_weights=None, hooks=None):
+        seen.append({key: config.model_params()[key] for key in ("embedder", "finetune_epochs")})
+        return FakeN2D(X, seed, n_init, ae_weights)
+
+    monkeypatch.setattr(execute, "fit_pipeline", fit_pipeline)
+    out = tmp_path / "conv"
+    result = invoke(*FAST, "--embedder", "conv", "--finetune-epochs", "3", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert seen == [{"embedder": "conv", "finetune_epochs": 3}] * 3
+    run = json.loads((out / "runs" / "digits-ae-seed0.json").read_text())
+    assert run["settings"]["embedder"] == "conv" and run["settings"]["finetune_epochs"] == 3
+    refused = invoke(*FAST, "--embedder", "conv", "--batched", "--out", tmp_path / "refused")
+    assert refused.exit_code != 0 and "batched" in refused.output

@@ -57,6 +57,14 @@ cluster = click.option("--cluster", type=click.Choice(registry.names("cluster"))
 cluster_n_init = click.option(
     "--cluster-n-init", type=click.IntRange(min=1), default=defaults.CLUSTER_N_INIT, show_default=True,
     help="Clustering restarts, each from its own k-means seed; the best likelihood wins (1 = the paper's single init).")
+embedder = click.option(
+    "--embedder", type=click.Choice(registry.names("autoencoder")), default=defaults.EMBEDDER, show_default=True,
+    help="Embedding learner: mlp = the paper's autoencoder d-500-500-2000-c; conv = a convolutional denoising "
+         "autoencoder for square images.")
+finetune_epochs = click.option(
+    "--finetune-epochs", type=click.IntRange(min=0), default=defaults.FINETUNE_EPOCHS, show_default=True,
+    help="After the first clustering, fine-tune the autoencoder this many epochs towards harder clusters (IDEC), "
+         "then UMAP and cluster again (0 = the paper's pipeline).")
 seed = click.option("--seed", "random_state", type=click.IntRange(min=0), default=defaults.SEED, show_default=True,
                     help="Seed of every stage.")
 quiet = click.option("--quiet", "-q", is_flag=True, help="No progress display or summary table.")
@@ -123,8 +131,7 @@ model = stack(
     click.option("--n-clusters", "-k", type=click.IntRange(min=2),
                  help="Number of clusters [default: the dataset's class count, or the number of distinct labels "
                       "of --labels/--label-column; required without labels]."),
-    click.option("--embedder", type=click.Choice(registry.names("autoencoder")), default=defaults.EMBEDDER,
-                 show_default=True, help="Embedding learner: mlp = the paper's autoencoder d-500-500-2000-c."),
+    embedder,
     click.option("--manifold", type=click.Choice(registry.names("manifold")), default=defaults.MANIFOLD,
                  show_default=True, help="Manifold learner: umap (paper; cuML on the GPU, umap-learn on the CPU)."),
     epochs,
@@ -142,9 +149,7 @@ model = stack(
                  help="k-NN graph: UMAP's own, or exact from cuML NearestNeighbors (GPU)."),
     cluster,
     cluster_n_init,
-    click.option("--finetune-epochs", type=click.IntRange(min=0), default=defaults.FINETUNE_EPOCHS, show_default=True,
-                 help="After the first clustering, fine-tune the autoencoder this many epochs towards harder "
-                      "clusters (IDEC), then UMAP and cluster again (0 = the paper's pipeline)."),
+    finetune_epochs,
     device,
     click.option("--memory-pool", type=click.Choice(["torch", "rmm"]), default=defaults.MEMORY_POOL,
                  show_default=True,

@@ -39,10 +39,12 @@ def _parsed(parse):
                    "autoencoder; cluster = only the clustering on one embedding (first seed's).")
 @click.option("--restarts", metavar="R1,R2,...", callback=_parsed("parse_restarts"),
               help="With --vary cluster: restart counts to compare, one set of runs each [default: 1,10,30,100].")
+@options.embedder
 @options.epochs
 @options.batch_size
 @options.cluster
 @options.cluster_n_init
+@options.finetune_epochs
 @options.device
 @options.data_dir
 @options.no_download

@@ -182,7 +182,13 @@ def as_settings(settings: dict) -> str:
 
 
 def shared_fingerprint(config: StudyConfig) -> dict:
-    return {"epochs": config.epochs, "batch_size": config.batch_size}
+    """The settings the shared autoencoder depends on (options added later only when used)."""
+    shared = {"epochs": config.epochs, "batch_size": config.batch_size}
+    if config.embedder != defaults.EMBEDDER:
+        shared["embedder"] = config.embedder
+    if config.finetune_epochs:
+        shared["finetune_epochs"] = config.finetune_epochs
+    return shared
 
 
 def ensure_shared(ctx: DatasetContext, config: StudyConfig, device: Device, hooks: Hooks) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from .. import defaults, paper, registry
 from ..errors import ConfigError
 
-MODEL_PARAMS = ("epochs", "batch_size", "cluster", "cluster_n_init", "device")
+MODEL_PARAMS = ("embedder", "epochs", "batch_size", "cluster", "cluster_n_init", "finetune_epochs", "device")
 """StudyConfig fields that are N2D parameters; ``resume`` and the rest belong to the study."""
 VARY = tuple(stage.short for stage in registry.STAGES)  # ae, manifold, cluster
 DEFAULT_RESTARTS = (1, 10, 30, 100)
@@ -61,10 +61,12 @@ class StudyConfig:
     seeds: list[int] = field(default_factory=lambda: list(range(5)))
     vary: str = "ae"
     restarts: list[int] | None = None
+    embedder: str = defaults.EMBEDDER
     epochs: int = defaults.EPOCHS
     batch_size: int = defaults.BATCH_SIZE
     cluster: str = defaults.CLUSTER
     cluster_n_init: int = defaults.CLUSTER_N_INIT
+    finetune_epochs: int = defaults.FINETUNE_EPOCHS
     device: str = defaults.DEVICE
     data_dir: Path | None = None
     no_download: bool = False
@@ -88,6 +90,9 @@ class StudyConfig:
             self.restarts = list(self.restarts or DEFAULT_RESTARTS)
         elif self.restarts:
             raise ConfigError("restarts go with vary=cluster; cluster_n_init sets the other studies' restarts")
+        if self.batched and self.embedder != defaults.EMBEDDER:
+            raise ConfigError("batched=True trains the MLP autoencoder; drop it for embedder="
+                              f"{self.embedder!r}")
         if self.batched and self.vary != "ae":
             raise ConfigError("batched=True trains the seeds' autoencoders together, so it goes with vary='ae' "
                               "(the other studies train one autoencoder)")
@@ -105,7 +110,10 @@ class StudyConfig:
     def fingerprint(self) -> dict:
         """Settings a run's result depends on; a resumed study must match them."""
         keys = ("epochs", "batch_size", "cluster") + (("cluster_n_init",) if self.vary != "cluster" else ())
-        keys += ("batched",) if self.batched else ()  # runs from before the option stay valid without it
+        # options added later count only when used, so runs from before them stay valid
+        keys += ("batched",) if self.batched else ()
+        keys += ("embedder",) if self.embedder != defaults.EMBEDDER else ()
+        keys += ("finetune_epochs",) if self.finetune_epochs else ()
         return {key: getattr(self, key) for key in keys}
 
     def as_dict(self) -> dict:
