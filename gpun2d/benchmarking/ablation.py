@@ -150,8 +150,12 @@ def _cluster(data, ctx: StageContext, device) -> np.ndarray:
     return to_numpy(part.build(ctx).fit(tensor).predict(tensor))
 
 
-def run_ablation(settings: AblationSettings, on_method: Callable[[Row], None] | None = None) -> dict:
-    """Measure every method of ``settings`` on its dataset; returns the report (``ablation.json``)."""
+def run_ablation(settings: AblationSettings, on_method: Callable[[Row], None] | None = None,
+                 on_start: Callable[[str], None] | None = None) -> dict:
+    """Measure every method of ``settings`` on its dataset; returns the report (``ablation.json``).
+
+    ``on_start(what)`` is called as the shared autoencoder and each row begin, ``on_method(row)`` as a row ends.
+    """
     from ..estimator import N2D
 
     settings.validate()
@@ -166,6 +170,8 @@ def run_ablation(settings: AblationSettings, on_method: Callable[[Row], None] | 
     chosen = [m for m in METHODS if m.key in settings.methods]
     embedding, ae_seconds = None, 0.0
     if any(m.embedded for m in chosen):
+        if on_start is not None:
+            on_start(f"training the shared autoencoder ({settings.epochs} epochs)")
         start = time.perf_counter()
         embedder = registry.lookup("autoencoder", defaults.EMBEDDER, device.type.value).build(ctx).fit(Xt)
         embedding = embedder.transform(Xt)
@@ -180,6 +186,8 @@ def run_ablation(settings: AblationSettings, on_method: Callable[[Row], None] | 
             row.reason = (f"needs about {row.estimate_bytes / 2**30:.1f} GiB, more than the "
                           f"{budget / 2**30:.1f} GiB free here")
         else:
+            if on_start is not None:
+                on_start(method.label)
             data = embedding if method.embedded else Xt
             start = time.perf_counter()
             if method.manifold is not None:

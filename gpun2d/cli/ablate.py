@@ -60,9 +60,13 @@ def ablate(dataset: str, methods: tuple[str, ...], out: Path | None, results_roo
             click.echo(f"{row.label}: ACC {row.scores['acc']:.3f}, NMI {row.scores['nmi']:.3f} "
                        f"({row.seconds['manifold'] + row.seconds['cluster']:.1f} s after the autoencoder)", err=True)
 
+    def starting(what: str) -> None:
+        if not quiet:
+            click.echo(f"{what} ...", err=True)
+
     with ResultFolder(out, ABLATION_FILES, overwrite=overwrite) as target:  # checked before the work
         config.validate()
-        result = run_ablation(config, on_method=progress)
+        result = run_ablation(config, on_method=progress, on_start=starting)
         with target.staging() as folder:
             write_json(result, folder / "ablation.json")
             (folder / "ablation.md").write_text(render_markdown(result), encoding="utf-8")
