@@ -425,3 +425,15 @@ def test_dask_arrays_of_unknown_size_or_wrong_shape(dask_client, digits):
         model.predict(array[:, :10])
     empty_block = da.concatenate([array[:0], array[:100]])
     assert model.predict(empty_block).compute().shape == (100,)
+
+
+def test_repeated_ids_are_reported(tmp_path, digits, dask_client, caplog):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X[:600], y[:600], parts=2)
+    for path in shards.glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        frame["rid"] = "same"
+        frame.to_parquet(path, index=False)
+    run_scaled(ScaleConfig(str(shards / "*.parquet"), tmp_path / "run", scheduler=dask_client.scheduler.address,
+                           fit_sample=300, id_column="rid", label_column="digit", model=dict(SMALL)))
+    assert "its ids repeat" in caplog.text

@@ -107,6 +107,8 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
                 written = count_rows(folder / CLUSTERS)
                 if written != n_rows:
                     raise DataError(f"{written} rows were written for the {n_rows} rows read; nothing is published")
+                if shards.id_column is not None:
+                    _warn_repeated_ids(folder / CLUSTERS, shards.id_column, n_rows, client)
                 scores = _score(folder / CLUSTERS, client) if shards.label_column else None
                 if scores and scores["scored_rows"] < n_rows:
                     log.warning("%d of the %d rows have no label in label_column=%r: the scores are over the %d "
@@ -146,6 +148,22 @@ def count_rows(folder: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.read_metadata(path).num_rows for path in sorted(folder.glob("*.parquet")))
+
+
+REPEATED_IDS_SHARE = 0.95
+"""Below this share of distinct ids the ids are said to repeat (Dask's HyperLogLog estimate has a standard
+error of about 0.4%, so unique ids are never mistaken for repeated ones)."""
+
+
+def _warn_repeated_ids(folder: Path, id_column: str, n_rows: int, client) -> None:
+    """Warn when the id column repeats values, so the labels could not be joined back to single rows."""
+    import dask.dataframe as dd
+
+    (distinct,) = clients.compute(client, dd.read_parquet(str(folder), columns=[id_column])[id_column]
+                                  .nunique_approx())
+    if distinct < REPEATED_IDS_SHARE * n_rows:
+        log.warning("id_column=%r holds about %d distinct values for %d rows: its ids repeat, so the labels in "
+                    "%s cannot all be joined back to single rows", id_column, distinct, n_rows, folder.name)
 
 
 def _score(folder: Path, client) -> dict[str, float]:
