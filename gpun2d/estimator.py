@@ -358,12 +358,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         with self._stage("autoencoder", on_stage):
             self.embedder_ = parts["autoencoder"].build(ctx).fit(Xt)
             Z = self.embedder_.transform(Xt)
-        with self._stage("manifold", on_stage):
-            self.manifold_ = parts["manifold"].build(ctx)
-            embedding = self.manifold_.fit_transform(Z)
-        with self._stage("cluster", on_stage):
-            self.cluster_model_ = parts["cluster"].build(ctx)
-            labels = self.cluster_model_.fit(embedding).predict(embedding)
+        embedding, labels = self._lay_out_and_cluster(Z, parts, ctx, on_stage)
         if self.finetune_epochs:
             from .finetune import finetune
 
@@ -372,18 +367,23 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
                     self.embedder_.module_, Xt, labels, self.n_clusters, epochs=self.finetune_epochs,
                     batch_size=self.batch_size, lr=self.lr, seed=seed)
                 Z = self.embedder_.transform(Xt)
-            with self._stage("manifold", on_stage):
-                self.manifold_ = parts["manifold"].build(ctx)
-                embedding = self.manifold_.fit_transform(Z)
-            with self._stage("cluster", on_stage):
-                self.cluster_model_ = parts["cluster"].build(ctx)
-                labels = self.cluster_model_.fit(embedding).predict(embedding)
+            embedding, labels = self._lay_out_and_cluster(Z, parts, ctx, on_stage)
         self.timings_["total"] = time.perf_counter() - start
         self.history_ = list(self.embedder_.history_)
         self.backends_ = {key: part.backend for key, part in parts.items()}
         self.embedding_tensor_, self.labels_tensor_ = embedding, labels
         self.embedding_, self.labels_ = like(embedding, X), like(labels, X)
         return self
+
+    def _lay_out_and_cluster(self, Z: torch.Tensor, parts: dict, ctx: StageContext, on_stage):
+        """The manifold and cluster stages on the embedding ``Z``: its layout and each row's cluster."""
+        with self._stage("manifold", on_stage):
+            self.manifold_ = parts["manifold"].build(ctx)
+            embedding = self.manifold_.fit_transform(Z)
+        with self._stage("cluster", on_stage):
+            self.cluster_model_ = parts["cluster"].build(ctx)
+            labels = self.cluster_model_.fit(embedding).predict(embedding)
+        return embedding, labels
 
     # -------------------------------------------------------------- inference
     def _embed(self, X) -> torch.Tensor:
