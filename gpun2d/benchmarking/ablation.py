@@ -29,6 +29,7 @@ from ..report import command_line, now_iso
 from ..stages import StageContext
 from ..version import __version__
 from .machine import machine_info
+from .table3 import seeded_subset
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,7 @@ def free_bytes() -> int:
 
 def _load(settings: AblationSettings) -> tuple[np.ndarray, np.ndarray]:
     X, y = datasets.load(settings.dataset, data_dir=settings.data_dir, download=settings.download)
-    if settings.max_samples is not None and settings.max_samples < len(X):
-        keep = np.sort(np.random.default_rng(settings.random_state).choice(len(X), settings.max_samples,
-                                                                             replace=False))
-        X, y = X[keep], y[keep]
-    return X, y
+    return seeded_subset(X, y, settings.max_samples, settings.random_state)
 
 
 def _manifold(name: str, data, ctx: StageContext, device):

@@ -154,12 +154,15 @@ def load_dataset(name: str, settings: BenchSettings, device) -> tuple[np.ndarray
     from ..runner import DataSource, load_data
 
     data = load_data(DataSource(dataset=name, **settings.source), device)
-    X, y = data.X, data.y
-    if settings.max_samples is not None and settings.max_samples < X.shape[0]:
-        rng = np.random.default_rng(settings.random_state)
-        rows = np.sort(rng.choice(X.shape[0], settings.max_samples, replace=False))
-        X, y = np.ascontiguousarray(X[rows]), y[rows]
-    return X, y
+    return seeded_subset(data.X, data.y, settings.max_samples, settings.random_state)
+
+
+def seeded_subset(X: np.ndarray, y: np.ndarray, size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``size`` rows of ``X`` and ``y``, drawn from ``seed`` and kept in their order (all if None)."""
+    if size is None or size >= X.shape[0]:
+        return X, y
+    rows = np.sort(np.random.default_rng(seed).choice(X.shape[0], size, replace=False))
+    return np.ascontiguousarray(X[rows]), y[rows]
 
 
 def warm_up(X: np.ndarray, n_clusters: int, settings: BenchSettings, device) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..handoff import is_cudf, to_numpy
 from ..persistence import MANIFEST, write_model
 from .shards import Shards
 
@@ -78,7 +79,7 @@ def output_meta(shards: Shards, with_probability: bool) -> pd.DataFrame:
         columns["probability"] = pd.Series([], dtype=np.float64)
     if shards.label_column is not None:
         columns["label"] = meta[shards.label_column]
-    if type(meta).__module__.split(".")[0] == "cudf":
+    if is_cudf(meta):
         import cudf
 
         return cudf.DataFrame({k: (cudf.Series(v) if isinstance(v, pd.Series) else v) for k, v in columns.items()})
@@ -107,7 +108,7 @@ def label_partition(frame, files: dict[str, bytes], device: str, estimator: type
             out["probability"] = np.empty(0, dtype=np.float64)
     else:
         features = frame[feature_columns]
-        if type(frame).__module__.split(".")[0] == "cudf":
+        if is_cudf(frame):
             X = features.to_cupy().astype("float32")
         else:
             X = features.to_numpy(dtype=np.float32)
@@ -120,23 +121,17 @@ def label_partition(frame, files: dict[str, bytes], device: str, estimator: type
             first = int(starts[number]) if number < len(starts) else 0
             raise DataError(f"partition {number} (rows {first} to {first + len(frame) - 1} in file order): "
                             f"{exc}") from None
-        out["cluster"] = _host(cluster_model.predict(coordinates)).astype(np.int64)
+        out["cluster"] = to_numpy(cluster_model.predict(coordinates)).astype(np.int64)
         if hasattr(cluster_model, "predict_proba"):
-            out["probability"] = _host(cluster_model.predict_proba(coordinates)).max(axis=1).astype(np.float64)
+            out["probability"] = to_numpy(cluster_model.predict_proba(coordinates)).max(axis=1).astype(np.float64)
     if label_column is not None:
         out["label"] = frame[label_column].to_numpy()
     out = pd.DataFrame(out)
-    if type(frame).__module__.split(".")[0] == "cudf":
+    if is_cudf(frame):
         import cudf
 
         return cudf.from_pandas(out)
     return out
-
-
-def _host(values) -> np.ndarray:
-    from ..handoff import to_numpy
-
-    return to_numpy(values)
 
 
 def ship(files: dict[str, bytes], client=None):

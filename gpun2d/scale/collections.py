@@ -60,7 +60,7 @@ def apply_lazily(model, method: str, X, client=None):
         raise DataError(f"X has {int(width)} features, but N2D is expecting {model.n_features_in_} features as input")
     files = ship(model_files(model), client)
     device = "cuda" if model.device_.is_cuda else "cpu"
-    width = {"predict_proba": model.n_clusters, "transform": model.umap_dim or model.n_clusters}.get(method)
+    width = _output_width(model, method)
     if _is_frame(X):
         if width is None:
             meta = pd.Series([], dtype=np.int64 if method == "predict" else np.float64, index=X._meta.index)
@@ -76,10 +76,15 @@ def apply_lazily(model, method: str, X, client=None):
                         dtype=dtype)
 
 
+def _output_width(model, method: str) -> int | None:
+    """Columns of ``method``'s output: clusters, layout dimensions, or None for one value per row."""
+    return {"predict_proba": model.n_clusters, "transform": model.umap_dim or model.n_clusters}.get(method)
+
+
 def _outputs(model, method: str, X) -> np.ndarray:
     dtype = np.int64 if method == "predict" else np.float64
     if len(X) == 0:  # an empty partition has nothing to predict (N2D itself refuses 0 rows)
-        width = {"predict_proba": model.n_clusters, "transform": model.umap_dim or model.n_clusters}.get(method)
+        width = _output_width(model, method)
         return np.empty((0,) if width is None else (0, width), dtype=dtype)
     return np.asarray(getattr(model, method)(X)).astype(dtype, copy=False)
 

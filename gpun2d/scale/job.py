@@ -71,8 +71,6 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
             on_stage(name)
 
     expand(config.input_path)  # a pattern matching nothing fails before a cluster is started
-    if config.workers is not None and config.scheduler != clients.LOCAL:
-        raise ConfigError("workers=N sizes a local cluster; it goes with scheduler='local'")
     with ResultFolder(config.out, SCALE_FILES, overwrite=config.overwrite) as target:
         apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
         device = resolve_device(config.device)
