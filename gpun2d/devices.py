@@ -163,3 +163,13 @@ def _log_torch_only(chosen: str) -> None:
     else:
         log.warning("%s: torch sees a CUDA GPU and this work needs no cuML, which does not import (%s)",
                     chosen, problem)
+
+
+def free_memory(device: Device) -> int:
+    """Bytes free on ``device``: the GPU's free memory, or the host's available memory."""
+    if device.is_cuda:
+        free, _ = torch.cuda.mem_get_info(device.torch)
+        return int(free)
+    import psutil
+
+    return int(psutil.virtual_memory().available)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .. import datasets, defaults, paper, registry
-from ..devices import resolve_device
+from ..devices import free_memory, resolve_device
 from ..errors import ConfigError
 from ..handoff import to_numpy, to_torch
 from ..metrics import evaluate
@@ -115,9 +115,8 @@ def estimate_bytes(method: Method, n: int, d: int, c: int) -> int:
 
 
 def free_bytes() -> int:
-    import psutil
-
-    return int(psutil.virtual_memory().available)
+    """The host's free memory: Isomap and t-SNE run there, whatever the device."""
+    return free_memory(resolve_device("cpu"))
 
 
 def _load(settings: AblationSettings) -> tuple[np.ndarray, np.ndarray]:

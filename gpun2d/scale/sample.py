@@ -12,7 +12,7 @@ import logging
 import numpy as np
 
 from .. import defaults
-from ..devices import Device
+from ..devices import Device, free_memory
 from ..errors import DataError
 from .client import compute
 
@@ -34,18 +34,6 @@ def partition_lengths(frame, client=None) -> np.ndarray:
     """
     (lengths,) = compute(client, frame.map_partitions(len))
     return np.asarray(lengths, dtype=np.int64)
-
-
-def free_memory(device: Device) -> int:
-    """Bytes free where the fit runs: the GPU's memory, or the host's available memory."""
-    if device.is_cuda:
-        import torch
-
-        free, _ = torch.cuda.mem_get_info(device.torch)
-        return int(free)
-    import psutil
-
-    return int(psutil.virtual_memory().available)
 
 
 def default_fit_sample(n_rows: int, n_features: int, device: Device) -> tuple[int, str]:

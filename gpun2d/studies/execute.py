@@ -30,7 +30,7 @@ from ..stages import StageContext
 from ..version import __version__
 from . import storage
 from .plan import RunSpec, StudyConfig, plan_runs
-from .report import build_study, write_reports
+from .report import build_study, group_runs, write_reports
 
 log = logging.getLogger(__name__)
 
@@ -306,26 +306,18 @@ def _run_pending(config: StudyConfig, runs: list[RunSpec], done: set[str], hooks
     return study
 
 
-def ensemble(records: list[dict], config: StudyConfig, hooks: Hooks) -> dict[str, dict]:
+def ensemble(records: list[dict], config: StudyConfig, hooks: Hooks) -> dict[tuple[str, int], dict]:
     """The consensus of each group's seeds (:mod:`gpun2d.consensus`), scored against the true labels."""
     from ..consensus import consensus
 
-    groups: dict[tuple[str, int], list[dict]] = {}
-    for record in records:
-        groups.setdefault((record["dataset"], record["n_init"]), []).append(record)
     truths: dict[str, np.ndarray] = {}
     agreed = {}
-    for (name, n_init), group in groups.items():
+    for (name, n_init), group in group_runs(records).items():
         if name not in truths:
             truths[name] = load_context(name, config, hooks).data.y
         labels, agreement, rounds = consensus([r["labels"] for r in group], group[0]["data"]["n_clusters"])
-        agreed[group_key(name, n_init)] = {
+        agreed[name, n_init] = {
             "metrics": evaluate(truths[name], labels), "seeds": [r["seed"] for r in group], "rounds": rounds,
             "agreement": {"mean": float(agreement.mean()), "unanimous": float((agreement == 1).mean())},
         }
     return agreed
-
-
-def group_key(dataset: str, n_init: int) -> str:
-    """How a group of runs (one dataset, one restart count) is named in ``study.json``."""
-    return f"{dataset}/{n_init}"

@@ -63,15 +63,21 @@ def build_group(records: list[dict], consensus: dict | None = None) -> dict:
     }
 
 
-def build_study(records: list[dict], config: StudyConfig, shared: dict | None = None,
-                consensus: dict[str, dict] | None = None) -> dict:
-    """``study.json``: one group of runs per dataset (and per restart count under --vary cluster).
-
-    ``consensus`` (``--ensemble``) maps ``DATASET/RESTARTS`` to the group's consensus labeling's scores.
-    """
-    groups: dict[tuple, list[dict]] = {}
+def group_runs(records: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    """The runs of each ``(dataset, restarts)``, in the order they come."""
+    groups: dict[tuple[str, int], list[dict]] = {}
     for record in records:
         groups.setdefault((record["dataset"], record["n_init"]), []).append(record)
+    return groups
+
+
+def build_study(records: list[dict], config: StudyConfig, shared: dict | None = None,
+                consensus: dict[tuple[str, int], dict] | None = None) -> dict:
+    """``study.json``: one group of runs per dataset (and per restart count under --vary cluster).
+
+    ``consensus`` (``--ensemble``) maps each group's ``(dataset, restarts)`` to its consensus labeling's scores.
+    """
+    groups = group_runs(records)
     devices = sorted({r["device"]["name"] for r in records})
     return {
         "gpun2d": __version__,
@@ -82,8 +88,7 @@ def build_study(records: list[dict], config: StudyConfig, shared: dict | None = 
         "versions": package_versions(),
         "std": "sample standard deviation over seeds (ddof=1)",
         "data": {r["dataset"]: r["data"] for r in records},
-        "groups": [build_group(group, (consensus or {}).get(f"{name}/{n_init}"))
-                   for (name, n_init), group in groups.items()],
+        "groups": [build_group(group, (consensus or {}).get(key)) for key, group in groups.items()],
         "shared": shared or {},
         "files": list(REPORT_FILES),
     }
