@@ -14,7 +14,7 @@ import pandas as pd
 from ..errors import DataError
 from .apply import model_files, ship, worker_model
 from .client import compute
-from .sample import choose_rows, default_fit_sample, gather_rows, partition_lengths
+from .sample import choose_rows, fit_sample_size, gather_rows, partition_lengths
 
 
 def _is_frame(X) -> bool:
@@ -39,10 +39,7 @@ def fit_rows(X, fit_sample: int | None, seed: int, device, client=None) -> tuple
     total = int(lengths.sum())
     if total == 0:
         raise DataError("X is empty: its partitions hold 0 rows")
-    if fit_sample is None:
-        size, reason = default_fit_sample(total, int(X.shape[1]), device)
-    else:
-        size, reason = (fit_sample, "given") if fit_sample < total else (total, "all rows")
+    size, reason = fit_sample_size(fit_sample, total, int(X.shape[1]), device)
     picks = choose_rows(lengths, size, seed)
     if _is_frame(X):
         rows = gather_rows(X, picks, client)

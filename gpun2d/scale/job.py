@@ -30,7 +30,7 @@ from ..report import command_line, now_iso, package_versions, write_json
 from ..version import __version__
 from . import client as clients
 from .apply import label_frame
-from .sample import choose_rows, default_fit_sample, gather_rows, partition_lengths
+from .sample import choose_rows, fit_sample_size, gather_rows, partition_lengths
 from .shards import Shards, expand, read_shards
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,7 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
 
 
 def _fit_sample_size(config: ScaleConfig, n_rows: int, n_features: int, device) -> tuple[int, str]:
-    if config.fit_sample is None:
-        return default_fit_sample(n_rows, n_features, device)
-    if config.fit_sample >= n_rows:
-        log.warning("fit_sample=%d is not less than the %d rows of the data: the model is fitted on all of them",
-                    config.fit_sample, n_rows)
-        return n_rows, "all rows"
-    return config.fit_sample, "given"
+    return fit_sample_size(config.fit_sample, n_rows, n_features, device)
 
 
 def _count_classes(shards: Shards, client) -> int:

@@ -48,6 +48,18 @@ def default_fit_sample(n_rows: int, n_features: int, device: Device) -> tuple[in
     return max(size, 1), reason
 
 
+def fit_sample_size(requested: int | None, n_rows: int, n_features: int, device: Device) -> tuple[int, str]:
+    """The fit sample's size and why: as ``requested``, all rows when it asks for as many or more, or
+    :func:`default_fit_sample` when it is None."""
+    if requested is None:
+        return default_fit_sample(n_rows, n_features, device)
+    if requested >= n_rows:
+        log.warning("fit_sample=%d is not less than the %d rows of the data: the model is fitted on all of them",
+                    requested, n_rows)
+        return n_rows, "all rows"
+    return requested, "given"
+
+
 def choose_rows(lengths: np.ndarray, size: int, seed: int) -> dict[int, np.ndarray]:
     """``size`` row positions drawn uniformly from all partitions: ``{partition: sorted positions}``."""
     total = int(lengths.sum())
