@@ -24,6 +24,7 @@ seconds of each stage, apply rows per second, peak RSS of every worker, ACC
 against the rows' known classes and the targets of issue 14 met or missed.
 
   python benchmarks/scale.py                                              # 70k, 1M, 10M (needs ~35 GB disk)
+  python benchmarks/scale.py --rows 1000000,10000000 --shard-dtype float16 --workers 2 --no-one-process
   python benchmarks/scale.py --rows 70000,1000000 --shard-dir /big/disk
   python benchmarks/scale.py --rows 20000 --fit-sample 5000 --epochs 5    # a quick check, ~2 minutes
 """
@@ -83,13 +84,15 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> list[in
 class RowMaker:
     """Rows of ``base`` images moved by up to ``shift`` pixels with Gaussian noise; partition ``p`` from (seed, p)."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, side: int, shift: int, noise: float, seed: int):
+    def __init__(self, X: np.ndarray, y: np.ndarray, side: int, shift: int, noise: float, seed: int,
+                 dtype: str = "float32"):
         self.y, self.side, self.shift, self.noise, self.seed = y, side, shift, noise, seed
+        self.dtype = np.dtype(dtype)
         s = shift
         self.padded = np.pad(X.reshape(-1, side, side), ((0, 0), (s, s), (s, s)))  # zeros come in at the edges
 
     def partition(self, p: int, start: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features (n x side², float32, column-major), classes and ids of rows ``start .. start+n``."""
+        """Features (n x side², ``dtype``, column-major), classes and ids of rows ``start .. start+n``."""
         rng = np.random.default_rng([self.seed, p])
         pick = rng.integers(0, len(self.y), size=n)
         dy, dx = rng.integers(-self.shift, self.shift + 1, size=(2, n))
@@ -101,7 +104,7 @@ class RowMaker:
                 images[rows] = self.padded[pick[rows], s - oy : s - oy + side, s - ox : s - ox + side]
         images += rng.normal(0.0, self.noise, size=images.shape).astype(np.float32)
         np.clip(images, 0.0, 1.0, out=images)
-        X = np.asfortranarray(images.reshape(n, side * side))  # each column contiguous for Arrow
+        X = np.asfortranarray(images.reshape(n, side * side), dtype=self.dtype)  # columns contiguous for Arrow
         return X, self.y[pick], np.arange(start, start + n, dtype=np.int64)
 
 
@@ -327,11 +330,12 @@ def run(settings: dict) -> dict:
     if side * side != X.shape[1]:
         raise click.UsageError(f"--dataset {settings['dataset']} is not square images; shifts need images")
     n_classes = datasets.n_classes(settings["dataset"])
-    maker = RowMaker(X, y, side, settings["shift"], settings["noise"], settings["random_state"])
+    maker = RowMaker(X, y, side, settings["shift"], settings["noise"], settings["random_state"],
+                     settings["shard_dtype"])
     del X
     root = settings["shard_dir"] or Path(tempfile.mkdtemp(prefix="gpun2d-scale-"))
     root.mkdir(parents=True, exist_ok=True)
-    configs = [ONE_PROCESS] + [f"dask-{n}" for n in settings["workers"]]
+    configs = [ONE_PROCESS] * settings["one_process"] + [f"dask-{n}" for n in settings["workers"]]
     import psutil
 
     info = machine_info(device)
@@ -348,7 +352,7 @@ def run(settings: dict) -> dict:
         "notes": [
             f"rows: random {settings['dataset']} images moved by up to {settings['shift']} pixel(s) in x and y, "
             f"plus N(0, {settings['noise']}) noise clipped to [0, 1], class kept; a smaller size is a prefix of a "
-            "larger one.",
+            f"larger one; stored as {settings['shard_dtype']} Parquet columns (read back as float32).",
             f"the model is fitted once ({settings['epochs']} epochs: modest, not the paper's 1000) on "
             f"{settings['fit_sample']:,} rows of the smallest size and labels every size.",
             "one-process: this process reads each shard and calls N2D.predict (torch's default threads, all cores); "
@@ -364,7 +368,8 @@ def run(settings: dict) -> dict:
         "fit": None, "sizes": [], "skipped": [],
     }
     model = None
-    bytes_per_row, seconds_per_row, started = 4.0 * side * side + 24, None, time.perf_counter()
+    bytes_per_row = maker.dtype.itemsize * side * side + 24
+    seconds_per_row, started = None, time.perf_counter()
     for rows in settings["rows"]:
         folder = root / f"rows-{rows}"
         need = rows * bytes_per_row * 1.1 + 2**30
@@ -447,13 +452,17 @@ def run(settings: dict) -> dict:
 @click.option("--dataset", "-d", type=click.Choice(["fashion", "mnist-test", "mnist"]), default="fashion",
               show_default=True, help="The images the rows are made from (IDX files; see `gpun2d datasets`).")
 @click.option("--rows", metavar="N,N,...", default="70000,1000000,10000000", show_default=True, callback=_int_list,
-              help="Sizes to generate and label, smallest first (10M rows of 784 float32 are ~35 GB on disk).")
+              help="Sizes to generate and label, smallest first (10M rows of 784 float32 are ~32 GB on disk).")
 @click.option("--shard-rows", type=click.IntRange(min=100), default=10_000, show_default=True,
               help="Rows per Parquet shard (one Dask partition each).")
 @click.option("--fit-sample", type=click.IntRange(min=100), default=20_000, show_default=True,
               help="Rows the model is fitted on, drawn from the smallest size's shards.")
 @click.option("--workers", metavar="N,N,...", default="1,2", show_default=True, callback=_int_list,
               help="LocalCluster sizes to time (single-threaded worker processes); 1 and 2 give the speed-up.")
+@click.option("--shard-dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="How the shards store the pixels; float16 halves the disk (10M rows: ~16 GB instead of ~32 GB).")
+@click.option("--one-process/--no-one-process", default=True, show_default=True,
+              help="Also time labelling every shard in this process (N2D.predict), beside the LocalClusters.")
 @click.option("--shift", type=click.IntRange(min=0), default=1, show_default=True,
               help="Largest image translation, in pixels, in x and in y.")
 @click.option("--noise", type=options.FiniteFloat(min=0), default=0.05, show_default=True,

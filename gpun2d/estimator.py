@@ -258,6 +258,10 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
             raise DataError(str(exc)) from None
         return require_finite(tensor.to(device=self.device_.torch, dtype=torch.float32))
 
+    def fewest_samples(self) -> int:
+        """The fewest rows ``fit`` accepts with these parameters (before it counts distinct rows)."""
+        return max(2, self.n_clusters, self.umap_neighbors + 1, (self.umap_dim or self.n_clusters) + 2)
+
     def _check_size(self, X: torch.Tensor) -> None:
         n_samples = X.shape[0]
         if n_samples < max(2, self.n_clusters):

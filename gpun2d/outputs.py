@@ -120,18 +120,33 @@ class ResultFolder:
         self.out = Path(os.path.abspath(out))  # "." and "" name the current folder, whose name is known
         self.owned, self.overwrite = tuple(owned), overwrite
         self.lock = FolderLock(self.out)
+        self._made: list[Path] = []
 
     # ------------------------------------------------------------- reserve
     def __enter__(self) -> ResultFolder:
-        self.check()
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(self.lock)
-            self._remove_stale_temps()
-            stack.pop_all()
+        self._made = [p for p in self.out.parents if not p.exists()]  # deepest first; made by check()
+        try:
+            self.check()
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(self.lock)
+                self._remove_stale_temps()
+                stack.pop_all()
+        except BaseException:
+            self._remove_made()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
         self.lock.release()
+        if not self.out.exists():  # nothing published: leave no folder this job made for it
+            self._remove_made()
+
+    def _remove_made(self) -> None:
+        for folder in self._made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (someone else's files) or gone: leave it and its parents
+                break
 
     def check(self) -> None:
         """Fail now, before any work, if the result could not be published."""

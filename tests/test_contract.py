@@ -159,7 +159,8 @@ def test_interrupted_run_leaves_nothing(tmp_path, blobs_module, sig, code, line)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == code, output
     assert output.strip().splitlines()[-1] == line
-    assert list((tmp_path / "results").iterdir()) == []  # no result, lock, temporary or checkpoint folder
+    # no result, lock, temporary or checkpoint folder, nor the parent folder the run made for its result
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npy"]
 
 
 def test_a_study_passes_no_job_setting_to_n2d(monkeypatch):

@@ -126,3 +126,21 @@ def test_a_lock_naming_pid_0_is_stale(tmp_path):
     (tmp_path / ".out.lock").write_text("0")
     publish(tmp_path / "out")
     assert (tmp_path / "out" / "results.json").is_file()
+
+
+def test_a_failed_job_removes_the_parent_folders_it_made(tmp_path):
+    out = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(RuntimeError):
+        with ResultFolder(out, OWNED) as target, target.staging():
+            assert out.parent.is_dir()  # made before any work, so the job can fail fast if it cannot write
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_parent_folder_someone_wrote_into_is_kept(tmp_path):
+    out = tmp_path / "new" / "out"
+    with pytest.raises(RuntimeError):
+        with ResultFolder(out, OWNED):
+            (tmp_path / "new" / "notes.txt").write_text("mine")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["notes.txt"]

@@ -301,6 +301,55 @@ def test_fit_sample_is_checked():
         N2D(3, fit_sample=1).fit(np.random.default_rng(0).normal(size=(50, 4)))
 
 
+def test_a_fit_sample_too_small_fails_before_any_row_is_read(tmp_path, monkeypatch):
+    (tmp_path / "a.parquet").write_bytes(b"not read")
+    monkeypatch.setattr("gpun2d.scale.job.read_shards", lambda *a, **k: pytest.fail("rows were read"))
+    config = ScaleConfig(input_path=str(tmp_path / "*.parquet"), out=tmp_path / "out", scheduler="local",
+                         fit_sample=15, n_clusters=10, model={"device": "cpu"})
+    with pytest.raises(ConfigError, match="fit_sample=15 is too few: the model needs at least 21 rows"):
+        run_scaled(config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_scheduler_address_fails_at_once():
+    import socket
+    import time
+
+    from gpun2d.scale import client as clients
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="connection refused: nothing listens there"):
+        with clients.connect(f"tcp://127.0.0.1:{port}", resolve_device("cpu")):
+            pass
+    assert time.monotonic() - start < clients.PROBE_TIMEOUT  # not the client's 20 s connect timeout
+
+
+def test_a_worker_keeps_only_its_latest_models(monkeypatch):
+    from gpun2d.persistence import MANIFEST
+    from gpun2d.scale import apply
+
+    loads = []
+
+    class Loaded:
+        @staticmethod
+        def load(folder, device):
+            loads.append(Path(folder, MANIFEST).read_bytes())
+            return loads[-1]
+
+    monkeypatch.setattr(apply, "_MODELS", type(apply._MODELS)())
+    monkeypatch.setattr(apply, "_use_worker_threads", lambda: None)
+    models = [{MANIFEST: b"model %d" % i} for i in range(apply.MODELS_KEPT + 2)]
+    for files in models:
+        assert apply.worker_model(files, "cpu", Loaded) == files[MANIFEST]
+    assert len(apply._MODELS) == apply.MODELS_KEPT
+    assert apply.worker_model(models[-1], "cpu", Loaded) == models[-1][MANIFEST]  # the newest stays loaded
+    assert apply.worker_model(models[0], "cpu", Loaded) == models[0][MANIFEST]  # the oldest is loaded again
+    assert loads == [files[MANIFEST] for files in models] + [models[0][MANIFEST]]
+
+
 # ------------------------------------------------------------------------------ GPU
 def test_dask_cuda_and_dask_cudf_calls_match_their_signatures():
     """The calls gpun2d.scale makes on a GPU box, bound against the installed signatures (on any machine)."""

@@ -14,6 +14,7 @@ import logging
 import tempfile
 import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,10 @@ log = logging.getLogger(__name__)
 ROW_NUMBER = "index"
 """Output column numbering the rows (from 0, in partition order) when the data has no id column."""
 
-_MODELS: dict[tuple[str, str], object] = {}
+MODELS_KEPT = 2
+"""Models a worker process keeps loaded; an older one is dropped when another arrives."""
+
+_MODELS: OrderedDict[tuple[str, str], object] = OrderedDict()
 _LOCK = threading.Lock()
 
 
@@ -50,6 +54,9 @@ def worker_model(files: dict[str, bytes], device: str, estimator: type):
                 for name, content in files.items():
                     (Path(tmp) / name).write_bytes(content)
                 _MODELS[key] = estimator.load(tmp, device=device)
+        _MODELS.move_to_end(key)
+        while len(_MODELS) > MODELS_KEPT:
+            _MODELS.popitem(last=False)
         return _MODELS[key]
 
 

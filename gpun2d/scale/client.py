@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 LOCAL = "local"
 CONNECT_TIMEOUT = "20s"
+PROBE_TIMEOUT = 5.0
+"""Seconds to try a TCP scheduler address before the client connects (a refusal fails at once)."""
 DASHBOARD = ":0"
 """A local cluster's dashboard listens on a free port (its address is logged and reported)."""
 
@@ -85,6 +88,9 @@ def connect(scheduler: str, device: Device, workers: int | None = None) -> Itera
         finally:
             cluster.close()
         return
+    if _refused(scheduler):
+        raise ConfigError(f"cannot reach the Dask scheduler at scheduler={scheduler!r} (connection refused: "
+                          "nothing listens there); give its address, or scheduler='local'")
     try:
         client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -92,6 +98,26 @@ def connect(scheduler: str, device: Device, workers: int | None = None) -> Itera
                           f"({' '.join(str(exc).split())}); give its address, or scheduler='local'") from None
     with client:
         yield client
+
+
+def _refused(scheduler: str) -> bool:
+    """True when a TCP scheduler address refuses connections at once (the client would wait its timeout)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(scheduler, strict=False)
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError):
+        return False  # not host:port; the client's own error says why
+    if scheme != "tcp":
+        return False
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:  # unresolved, unreachable, slow: the client's own timeout and error apply
+        return False
+    return False
 
 
 def describe(client) -> dict:

@@ -71,6 +71,7 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
             on_stage(name)
 
     expand(config.input_path)  # a pattern matching nothing fails before a cluster is started
+    _check_fit_sample(config)
     with ResultFolder(config.out, SCALE_FILES, overwrite=config.overwrite) as target:
         apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
         device = resolve_device(config.device)
@@ -118,6 +119,16 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
                 results["rows"] = {"read": n_rows, "written": written}
                 write_json(results, folder / "results.json")
     return results
+
+
+def _check_fit_sample(config: ScaleConfig) -> None:
+    """A fit sample too small for the model fails before the rows are counted or a cluster is started."""
+    if config.fit_sample is None:
+        return
+    fewest = N2D.from_config(config.model, n_clusters=config.n_clusters or 2).fewest_samples()
+    if config.fit_sample < fewest:
+        raise ConfigError(f"fit_sample={config.fit_sample} is too few: the model needs at least {fewest} rows "
+                          "to fit (more than umap_neighbors, at least n_clusters and umap_dim + 2)")
 
 
 def _fit_sample_size(config: ScaleConfig, n_rows: int, n_features: int, device) -> tuple[int, str]:
