@@ -262,6 +262,13 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         """The fewest rows ``fit`` accepts with these parameters (before it counts distinct rows)."""
         return max(2, self.n_clusters, self.umap_neighbors + 1, (self.umap_dim or self.n_clusters) + 2)
 
+    def check_fit_sample(self, fit_sample: int | None) -> None:
+        """A fit sample of ``fit_sample`` rows too few for these parameters fails before any row is read."""
+        fewest = self.fewest_samples()
+        if fit_sample is not None and fit_sample < fewest:
+            raise ConfigError(f"fit_sample={fit_sample} is too few: the model needs at least {fewest} rows to fit "
+                              "(more than umap_neighbors, at least n_clusters and umap_dim + 2)")
+
     def _check_size(self, X: torch.Tensor) -> None:
         n_samples = X.shape[0]
         if n_samples < max(2, self.n_clusters):
@@ -347,6 +354,7 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         if is_dask(X):
             from .scale.collections import fit_rows
 
+            self.check_fit_sample(self.fit_sample)
             seed = self.random_state if isinstance(self.random_state, Integral) else 0
             X, self.fit_sample_ = fit_rows(X, self.fit_sample, int(seed), self.device_, self.client)
         Xt = self._check_X(X, reset=True)
@@ -407,8 +415,10 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, y).embedding_
 
     def fit_predict(self, X, y=None, **kwargs):
-        """Fit, then return the training samples' clusters (``labels_``)."""
-        return self.fit(X, y).labels_
+        """Fit, then return the training samples' clusters (``labels_``); for a Dask collection, which is
+        fitted on a sample, every row's cluster, lazily (``predict``)."""
+        self.fit(X, y)
+        return self.predict(X) if is_dask(X) else self.labels_
 
     def _lazily(self, method: str, X):
         check_is_fitted(self, "labels_")

@@ -101,6 +101,16 @@ class FolderLock:
             self.held = False
 
 
+def _missing_parents(path: Path) -> list[Path]:
+    """The folders above ``path`` that do not exist yet, deepest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
 class ResultFolder:
     """The folder ``out`` a job will publish; use as a context manager around the whole job.
 
@@ -118,19 +128,25 @@ class ResultFolder:
 
     def __init__(self, out: str | Path, owned: tuple[str, ...], overwrite: bool = False):
         self.out = Path(os.path.abspath(out))  # "." and "" name the current folder, whose name is known
+        if self.out.is_symlink() and self.out.is_dir():  # a link to a folder: the result goes where it points
+            self.out = Path(os.path.realpath(self.out))
         self.owned, self.overwrite = tuple(owned), overwrite
         self.lock = FolderLock(self.out)
         self._made: list[Path] = []
 
     # ------------------------------------------------------------- reserve
     def __enter__(self) -> ResultFolder:
-        self._made = [p for p in self.out.parents if not p.exists()]  # deepest first; made by check()
         try:
+            self._made = _missing_parents(self.out)  # deepest first; check() makes them
             self.check()
             with contextlib.ExitStack() as stack:
                 stack.enter_context(self.lock)
                 self._remove_stale_temps()
                 stack.pop_all()
+        except PermissionError as exc:
+            self._remove_made()
+            raise ConfigError(f"out={self.out} cannot be used ({exc.strerror}: {exc.filename}); choose another "
+                              "out=FOLDER") from None
         except BaseException:
             self._remove_made()
             raise

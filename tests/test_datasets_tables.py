@@ -180,6 +180,8 @@ def test_bad_arrays(tmp_path, array, match):
 def test_bad_paths(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_file(tmp_path / "missing.csv")
+    with pytest.raises(DataError, match=r"a pattern of shards is read only by `gpun2d run --scheduler`"):
+        load_file(tmp_path / "*.parquet")
     (tmp_path / "x.xlsx").write_text("x")
     with pytest.raises(DataError, match=r"unsupported file type; use one of .*\.csv.*\.parquet.*\.npz"):
         load_file(tmp_path / "x.xlsx")

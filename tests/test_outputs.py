@@ -144,3 +144,29 @@ def test_a_parent_folder_someone_wrote_into_is_kept(tmp_path):
             (tmp_path / "new" / "notes.txt").write_text("mine")
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["notes.txt"]
+
+
+def test_overwrite_through_a_link_replaces_the_folder_it_points_to(tmp_path):
+    publish(tmp_path / "target", text="first")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    publish(tmp_path / "link", overwrite=True, text="second")
+    publish(tmp_path / "link", overwrite=True, text="third")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "target" / "results.json").read_text() == "third"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "target"]
+
+
+def test_a_folder_that_cannot_be_searched_is_one_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    closed, exists = tmp_path / "closed", Path.exists
+
+    def searched(path, *args, **kwargs):  # as the kernel answers for anyone but root (who may search anything)
+        if closed in path.parents:
+            raise PermissionError(13, "Permission denied", str(path))
+        return exists(path, *args, **kwargs)
+
+    closed.mkdir()
+    monkeypatch.setattr(Path, "exists", searched)
+    with pytest.raises(ConfigError, match=r"cannot be used \(Permission denied: .*closed/sub\)"):
+        with ResultFolder(closed / "sub" / "out", OWNED):
+            pass

@@ -104,6 +104,7 @@ def test_shards_name_their_columns(shards):
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"id_column": "nope"}, ConfigError, "id_column='nope' is not a column"),
     ({"label_column": "nope"}, ConfigError, "label_column='nope' is not a column"),
+    ({"id_column": "nope"}, ConfigError, r"\(rid, p0, p1, p2, p3, p4, … \(57 more\), p62, p63, digit\)$"),
     ({}, DataError, "must be numbers; rid"),
 ])
 def test_bad_columns_are_named(shards, kwargs, error, match):
@@ -244,6 +245,13 @@ def test_cli_refuses_what_a_scaled_run_cannot_do(shards, tmp_path, extra, match)
     assert not (tmp_path / "x").exists()
 
 
+def test_cli_says_to_quote_a_pattern_the_shell_expanded(shards, tmp_path):
+    files = sorted(str(p) for p in shards.glob("*.parquet"))
+    result = CliRunner().invoke(cli, ["run", "--input", *files, "--scheduler", "local", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--input takes one path: quote a pattern of shards" in result.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_cli_needs_a_scheduler_for_a_pattern(shards, tmp_path):
     result = CliRunner().invoke(cli, ["run", "--input", str(shards / "*.parquet"), "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "needs --scheduler" in result.output
@@ -292,6 +300,8 @@ def test_n2d_takes_a_dask_array(dask_client, digits):
     np.testing.assert_array_equal(model.predict(array).compute(), model.predict(X[:900]))
     np.testing.assert_allclose(model.transform(array).compute(), model.transform(X[:900]))
     assert model.transform(array).shape == (900, 10)
+    labels = N2D(10, **SMALL, fit_sample=400).fit_predict(array)  # every row's cluster, not the sample's
+    np.testing.assert_array_equal(labels.compute(), model.predict(X[:900]))
 
 
 def test_fit_sample_is_checked():
@@ -299,6 +309,10 @@ def test_fit_sample_is_checked():
 
     with pytest.raises(ParameterError, match="fit_sample"):
         N2D(3, fit_sample=1).fit(np.random.default_rng(0).normal(size=(50, 4)))
+    dask_array = pytest.importorskip("dask.array")
+    rows = dask_array.from_array(np.random.default_rng(0).normal(size=(50, 4)), chunks=10)
+    with pytest.raises(ConfigError, match="fit_sample=10 is too few: the model needs at least 21 rows"):
+        N2D(3, fit_sample=10, device="cpu").fit(rows)  # before any row is read
 
 
 def test_a_fit_sample_too_small_fails_before_any_row_is_read(tmp_path, monkeypatch):
@@ -309,6 +323,47 @@ def test_a_fit_sample_too_small_fails_before_any_row_is_read(tmp_path, monkeypat
     with pytest.raises(ConfigError, match="fit_sample=15 is too few: the model needs at least 21 rows"):
         run_scaled(config)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.0 400 Bad Request\r\n\r\n" + bytes(range(256)) * 64])
+def test_a_port_that_is_no_dask_scheduler_fails_in_seconds(monkeypatch, answer):
+    import socket
+    import threading
+
+    from gpun2d.scale import client as clients
+
+    monkeypatch.setattr(clients, "HANDSHAKE_TIMEOUT", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve():  # accepts, answers ``answer`` (or nothing), keeps the connection open until the test ends
+        connection, _ = server.accept()
+        connection.sendall(answer)
+        done.wait(10)
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(ConfigError, match="something listens there but does not answer as a Dask scheduler"):
+            with clients.connect(f"tcp://127.0.0.1:{server.getsockname()[1]}", resolve_device("cpu")):
+                pass
+    finally:
+        done.set()
+        server.close()
+
+
+def test_a_scheduler_address_whose_host_does_not_resolve_fails_at_once(monkeypatch):
+    import socket
+
+    from gpun2d.scale import client as clients
+
+    def unresolved(address, timeout):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unresolved)
+    with pytest.raises(ConfigError, match="the host name 'nosuchhost' does not resolve"):
+        with clients.connect("tcp://nosuchhost:8786", resolve_device("cpu")):
+            pass
 
 
 def test_a_refused_scheduler_address_fails_at_once():
@@ -438,6 +493,73 @@ def test_empty_shards_and_missing_labels_are_no_errors(tmp_path, digits, dask_cl
                                      model=dict(SMALL)))
     assert results["rows"] == {"read": len(X), "written": len(X)}
     assert results["metrics"]["scored_rows"] == len(X) - 5
+
+
+def test_missing_ids_and_labels_are_kept_exactly_and_scored_apart(tmp_path, digits, dask_client):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X, y.astype(float), parts=3)
+    for i in range(3):  # large integer ids, one missing, and missing labels in every shard (so in the sample)
+        frame = pd.read_parquet(shards / f"part{i:02d}.parquet")
+        ids = pd.array(2**62 + frame.index.to_numpy() + 1000 * i, dtype="Int64")
+        ids[3] = pd.NA if i == 0 else ids[3]
+        frame["rid"] = ids
+        frame.loc[frame.index[:4], "digit"] = np.nan
+        frame.to_parquet(shards / f"part{i:02d}.parquet", index=False)
+    expected = pd.concat([pd.read_parquet(shards / f"part{i:02d}.parquet") for i in range(3)], ignore_index=True)
+    out = tmp_path / "run"
+    results = run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler=dask_client.scheduler.address,
+                                     fit_sample=len(X) - 1, id_column="rid", label_column="digit", n_clusters=10,
+                                     model=dict(SMALL)))
+    written = pd.read_parquet(out / CLUSTERS)
+    assert written["rid"].dtype == "Int64"
+    pd.testing.assert_series_equal(written["rid"], expected["rid"], check_names=False)
+    assert results["fit_sample"]["metrics"]["scored_rows"] < len(X) - 1  # the sample's unlabelled rows left out
+    assert results["metrics"]["scored_rows"] == len(X) - 12
+
+
+def test_label_columns_of_different_kinds_are_refused(tmp_path, digits):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X, y, parts=2)
+    frame = pd.read_parquet(shards / "part01.parquet")
+    frame.assign(digit=frame["digit"].astype(str)).to_parquet(shards / "part01.parquet", index=False)
+    with pytest.raises(DataError, match=r"column 'digit' holds text in .*part01.parquet but numbers in "
+                                        r".*part00.parquet"):
+        read_shards(shards / "*.parquet", id_column="rid", label_column="digit")
+    frame.assign(digit=frame["digit"].astype(float)).to_parquet(shards / "part01.parquet", index=False)
+    read_shards(shards / "*.parquet", id_column="rid", label_column="digit")  # integers and floats: numbers
+
+
+def test_shards_without_rows_say_so(tmp_path, digits, dask_client):
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X[:0], y[:0], parts=2)
+    with pytest.raises(DataError, match=r"the 2 shard\(s\) of input_path=.* hold no rows"):
+        run_scaled(ScaleConfig(str(shards / "*.parquet"), tmp_path / "run", scheduler=dask_client.scheduler.address,
+                               id_column="rid", label_column="digit", model=dict(SMALL)))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cluster_without_workers_is_named(monkeypatch):
+    from gpun2d.scale import client as clients
+
+    monkeypatch.setattr(clients, "WORKER_WAIT", 1)
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as cluster:
+        with pytest.raises(ConfigError, match="has no workers"):
+            with clients.connect(cluster.scheduler_address, resolve_device("cpu")):
+                pass
+
+
+def test_workers_that_cannot_import_gpun2d_are_named():
+    from gpun2d.scale import client as clients
+
+    class Cluster:  # a client whose workers lack gpun2d, as client.run reports it
+        def wait_for_workers(self, n, timeout):
+            pass
+
+        def run(self, function):
+            raise ModuleNotFoundError("No module named 'gpun2d'")
+
+    with pytest.raises(ConfigError, match="cannot import gpun2d .*install gpun2d, the same version, on every worker"):
+        clients._check_workers(Cluster(), "tcp://cluster:8786")
 
 
 def test_rows_a_worker_refuses_are_placed_in_the_data(tmp_path, digits, dask_client):

@@ -120,8 +120,9 @@ scale = stack(
                       "cluster on this machine (dask-cuda's on a GPU); an address joins a running scheduler. "
                       "--dataset, --labels, --visualize, --checkpoint-every and --resume do not go with it."),
     click.option("--fit-sample", type=click.IntRange(min=2), metavar="N",
-                 help="Rows the model is fitted on with --scheduler, drawn uniformly from all shards with --seed "
-                      "[default: all rows up to 100,000, fewer if free memory is short; results.json says which]."),
+                 help="Rows the model is fitted on with --scheduler, drawn uniformly from all shards with --seed; "
+                      "at least --umap-neighbors + 1 [default: all rows up to 100,000, fewer if free memory is "
+                      "short; results.json says which]."),
     click.option("--workers", type=click.IntRange(min=1), metavar="N",
                  help="Single-threaded worker processes of --scheduler local [default: one per core; on a GPU, "
                       "one per GPU]."),

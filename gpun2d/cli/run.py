@@ -10,7 +10,7 @@ from . import options
 from .errors import Command
 
 
-@click.command(cls=Command)
+@click.command(cls=Command, context_settings={"allow_extra_args": True})
 @options.data
 @options.scale
 @options.model
@@ -31,10 +31,16 @@ def run(out: Path | None, results_root: Path, quiet: bool, visualize: bool, **se
       gpun2d run --dataset mnist-test --epochs 100 --device cpu
       gpun2d run --input features.csv --label-column class --out runs/mine
       gpun2d run --dataset fashion --ae-weights runs/fashion/autoencoder.pt
-      gpun2d run --input 'shards/*.parquet' --id-column id --scheduler local --fit-sample 20000
+      gpun2d run --input 'shards/*.parquet' --id-column id --label-column label --scheduler local
     """
     from ..progress import RunProgress
 
+    extra = click.get_current_context().args
+    if extra:
+        hint = (" (--input takes one path: quote a pattern of shards, --input 'shards/*.parquet', so that the "
+                "shell does not expand it)" if settings["input_path"] is not None else "")
+        raise click.UsageError(f"Got unexpected extra argument{'s' * (len(extra) > 1)} "
+                               f"({' '.join(extra[:3])}{' …' * (len(extra) > 3)}){hint}")
     if (settings["dataset"] is None) == (settings["input_path"] is None):
         raise click.UsageError("give exactly one of --dataset NAME or --input FILE")
     name = settings["dataset"] or Path(settings["input_path"]).stem

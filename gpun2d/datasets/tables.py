@@ -284,6 +284,9 @@ def load_file_with_ids(path: str | os.PathLike, labels: object = None, label_col
             "the ids and the labels must be different columns"
         )
     if not path.is_file():
+        if any(c in str(path) for c in "*?["):
+            raise DataError(f"data file {path} not found: a pattern of shards is read only by "
+                            "`gpun2d run --scheduler` (which fits a model and labels every shard); here give one file")
         raise DataError(f"data file {path} not found; check the path")
     kind = _kind(path, _X_KINDS)
     if id_column is not None and kind in ("npy", "npz"):

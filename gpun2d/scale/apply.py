@@ -106,7 +106,7 @@ def label_partition(frame, files: dict[str, bytes], device: str, estimator: type
     cluster_model = model.cluster_model_
     out = {}
     if id_column is not None:
-        out[id_column] = frame[id_column].to_numpy()
+        out[id_column] = _column(frame, id_column)
     else:
         out[ROW_NUMBER] = starts[number] + np.arange(len(frame), dtype=np.int64)
     if len(frame) == 0:  # an empty shard is no error: it has no rows to label
@@ -132,13 +132,22 @@ def label_partition(frame, files: dict[str, bytes], device: str, estimator: type
         if hasattr(cluster_model, "predict_proba"):
             out["probability"] = to_numpy(cluster_model.predict_proba(coordinates)).max(axis=1).astype(np.float64)
     if label_column is not None:
-        out["label"] = frame[label_column].to_numpy()
+        out["label"] = _column(frame, label_column)
     out = pd.DataFrame(out)
     if is_cudf(frame):
         import cudf
 
         return cudf.from_pandas(out)
     return out
+
+
+def _column(frame, name: str) -> pd.Series:
+    """A column as a pandas Series numbered from 0, its type and values kept exactly (a nullable integer
+    column with a missing value is not turned into floats)."""
+    column = frame[name]
+    if is_cudf(frame):
+        column = column.to_pandas(nullable=bool(column.has_nulls))
+    return column.reset_index(drop=True)
 
 
 def ship(files: dict[str, bytes], client=None):

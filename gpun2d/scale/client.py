@@ -23,7 +23,14 @@ log = logging.getLogger(__name__)
 LOCAL = "local"
 CONNECT_TIMEOUT = "20s"
 PROBE_TIMEOUT = 5.0
-"""Seconds to try a TCP scheduler address before the client connects (a refusal fails at once)."""
+"""Seconds a TCP scheduler address has to accept a connection before the client connects (a refusal fails at
+once; an address that does not answer is left to the client's own timeout)."""
+HANDSHAKE_TIMEOUT = 20.0
+"""Seconds an accepting address has to send a Dask scheduler's handshake (a busy scheduler is slow, not wrong)."""
+WORKER_WAIT = 30
+"""Seconds an existing cluster has to show at least one worker."""
+HANDSHAKE_KEY = b"pickle-protocol"
+"""A key of the handshake a Dask scheduler sends first on every connection (``Comm.handshake_info``)."""
 DASHBOARD = ":0"
 """A local cluster's dashboard listens on a free port (its address is logged and reported)."""
 
@@ -88,36 +95,86 @@ def connect(scheduler: str, device: Device, workers: int | None = None) -> Itera
         finally:
             cluster.close()
         return
-    if _refused(scheduler):
-        raise ConfigError(f"cannot reach the Dask scheduler at scheduler={scheduler!r} (connection refused: "
-                          "nothing listens there); give its address, or scheduler='local'")
+    reason = _unreachable(scheduler)
+    if reason:
+        raise ConfigError(f"cannot reach the Dask scheduler at scheduler={scheduler!r} ({reason}); give its "
+                          "address, or scheduler='local'")
     try:
         client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, ValueError) as exc:
+    except Exception as exc:  # OSError, TimeoutError, ValueError; anything else a strange peer provokes
         raise ConfigError(f"cannot reach the Dask scheduler at scheduler={scheduler!r} "
-                          f"({' '.join(str(exc).split())}); give its address, or scheduler='local'") from None
+                          f"({' '.join(str(exc).split())[:300]}); give its address, or scheduler='local'") from None
     with client:
+        _check_workers(client, scheduler)
         yield client
 
 
-def _refused(scheduler: str) -> bool:
-    """True when a TCP scheduler address refuses connections at once (the client would wait its timeout)."""
+def _check_workers(client, scheduler: str) -> None:
+    """An existing cluster has workers, and each can import gpun2d (else tasks would wait, or fail, forever)."""
+    try:
+        client.wait_for_workers(1, timeout=WORKER_WAIT)
+    except TimeoutError:
+        raise ConfigError(f"the Dask scheduler at scheduler={scheduler!r} has no workers (waited {WORKER_WAIT} s); "
+                          "start some (dask worker ADDRESS), or use scheduler='local'") from None
+
+    def gpun2d_version() -> str:  # nested, so sent by value: the worker needs only its own gpun2d to answer
+        from gpun2d.version import __version__ as version
+
+        return version
+
+    try:
+        versions = client.run(gpun2d_version)
+    except ImportError as exc:
+        raise ConfigError(f"a worker of the Dask scheduler at scheduler={scheduler!r} cannot import gpun2d ({exc}); "
+                          "install gpun2d, the same version, on every worker") from None
+    from ..version import __version__
+
+    other = sorted({v for v in versions.values() if v != __version__})
+    if other:
+        log.warning("workers run gpun2d %s, this process %s: install the same version everywhere if labelling "
+                    "fails", ", ".join(other), __version__)
+
+
+def _unreachable(scheduler: str) -> str | None:
+    """Why a TCP scheduler address cannot be a Dask scheduler, found in seconds; None when it may be one.
+
+    A scheduler speaks first: it sends its handshake as soon as a connection is
+    accepted. A refused port, a name that does not resolve, and a port where
+    something else listens (the dashboard's, say) would otherwise make the
+    client wait, or read another protocol's bytes as Dask messages.
+    """
     from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
         scheme, location = parse_address(scheduler, strict=False)
         host, port = parse_host_port(location)
     except (ValueError, TypeError):
-        return False  # not host:port; the client's own error says why
+        return None  # not host:port; the client's own error says why
     if scheme != "tcp":
-        return False
+        return None
     try:
-        socket.create_connection((host, port), timeout=PROBE_TIMEOUT).close()
+        connection = socket.create_connection((host, port), timeout=PROBE_TIMEOUT)
     except ConnectionRefusedError:
-        return True
-    except OSError:  # unresolved, unreachable, slow: the client's own timeout and error apply
-        return False
-    return False
+        return "connection refused: nothing listens there"
+    except socket.gaierror:
+        return f"the host name {host!r} does not resolve"
+    except OSError:  # unreachable or slow: the client's own timeout and error apply
+        return None
+    received = b""
+    connection.settimeout(HANDSHAKE_TIMEOUT)
+    with connection:
+        try:
+            while HANDSHAKE_KEY not in received and len(received) < 65536:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    break
+                received += chunk
+        except OSError:  # a timeout: nothing, or not all of a handshake, came
+            pass
+    if HANDSHAKE_KEY in received:
+        return None
+    return ("something listens there but does not answer as a Dask scheduler (a dashboard's port? a scheduler "
+            "listens on 8786 unless told otherwise)")
 
 
 def describe(client) -> dict:

@@ -82,12 +82,19 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
                                  engine="cudf" if device.is_cuda else "pandas")
             lengths = shards.lengths if shards.lengths is not None else partition_lengths(shards.frame, client)
             n_rows = int(lengths.sum())
+            if n_rows == 0:
+                raise DataError(f"the {len(shards.files)} shard(s) of input_path={config.input_path!r} hold no rows")
             stage("sample")
             size, reason = _fit_sample_size(config, n_rows, len(shards.features), device)
             seed = int(config.model.get("random_state") or 0)
             sample = gather_rows(shards.frame, choose_rows(lengths, size, seed), client)
             X = sample[shards.features] if shards.named else sample[shards.features].to_numpy(np.float32)
-            y = encode_labels(sample[shards.label_column].to_numpy()) if shards.label_column else None
+            # rows without a label are fitted on, and left out of the sample's scores (as of the data's)
+            labelled = y = None
+            if shards.label_column:
+                labels = sample[shards.label_column]
+                labelled = labels.notna().to_numpy()
+                y = encode_labels(labels[labelled].to_numpy(), f"label_column={shards.label_column!r}")
             n_clusters = config.n_clusters or _count_classes(shards, client)
             fit_start = time.perf_counter()
             model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
@@ -114,7 +121,7 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
                                 "that do", n_rows - scores["scored_rows"], n_rows, shards.label_column,
                                 scores["scored_rows"])
                 stage("write")
-                results = _results(config, shards, lengths, model, scores, y, size, reason,
+                results = _results(config, shards, lengths, model, scores, y, labelled, size, reason,
                                    clients.describe(client), _durations(timings))
                 results["rows"] = {"read": n_rows, "written": written}
                 write_json(results, folder / "results.json")
@@ -123,12 +130,7 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
 
 def _check_fit_sample(config: ScaleConfig) -> None:
     """A fit sample too small for the model fails before the rows are counted or a cluster is started."""
-    if config.fit_sample is None:
-        return
-    fewest = N2D.from_config(config.model, n_clusters=config.n_clusters or 2).fewest_samples()
-    if config.fit_sample < fewest:
-        raise ConfigError(f"fit_sample={config.fit_sample} is too few: the model needs at least {fewest} rows "
-                          "to fit (more than umap_neighbors, at least n_clusters and umap_dim + 2)")
+    N2D.from_config(config.model, n_clusters=config.n_clusters or 2).check_fit_sample(config.fit_sample)
 
 
 def _fit_sample_size(config: ScaleConfig, n_rows: int, n_features: int, device) -> tuple[int, str]:
@@ -189,9 +191,12 @@ def _durations(marks: dict[str, float]) -> dict[str, float]:
 
 
 def _results(config: ScaleConfig, shards: Shards, lengths: np.ndarray, model: N2D, scores: dict | None,
-             y_sample: np.ndarray | None, size: int, reason: str, scheduler: dict, timings: dict) -> dict:
+             y_sample: np.ndarray | None, labelled: np.ndarray | None, size: int, reason: str, scheduler: dict,
+             timings: dict) -> dict:
     params = {k: v for k, v in model.get_params().items() if not callable(v) and k not in ("client", "fit_sample")}
-    sample_scores = evaluate(y_sample, model.labels_) if y_sample is not None else None
+    sample_scores = None
+    if y_sample is not None and y_sample.size:
+        sample_scores = evaluate(y_sample, np.asarray(model.labels_)[labelled]) | {"scored_rows": int(y_sample.size)}
     return {
         "gpun2d": __version__,
         "created": now_iso(),

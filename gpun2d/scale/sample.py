@@ -54,8 +54,8 @@ def fit_sample_size(requested: int | None, n_rows: int, n_features: int, device:
     if requested is None:
         return default_fit_sample(n_rows, n_features, device)
     if requested >= n_rows:
-        log.warning("fit_sample=%d is not less than the %d rows of the data: the model is fitted on all of them",
-                    requested, n_rows)
+        log.warning("a fit sample of %d rows is not less than the %d rows of the data: the model is fitted on all "
+                    "of them", requested, n_rows)
         return n_rows, "all rows"
     return requested, "given"
 

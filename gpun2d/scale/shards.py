@@ -89,23 +89,49 @@ def check_schemas(files: list[Path], id_column: str | None, label_column: str | 
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"{path} is not a readable Parquet file ({' '.join(str(exc).split())[:200]})") from None
         names = [n for n in schema.names if not n.startswith("__index_level_")]
+        kinds = {c: _type_kind(schema.field(c).type) for c in (id_column, label_column) if c in names}
         if expected is None:
-            expected, first = set(names), path
+            expected, first, first_kinds = set(names), path, kinds
             for name, column in (("id_column", id_column), ("label_column", label_column)):
                 if column is not None and column not in names:
-                    raise ConfigError(f"{name}={column!r} is not a column of the shards ({', '.join(names[:8])})")
+                    raise ConfigError(f"{name}={column!r} is not a column of the shards ({_listed(names)})")
         elif set(names) != expected:
             missing, extra = sorted(expected - set(names)), sorted(set(names) - expected)
             parts = [f"missing {', '.join(missing[:5])}"] if missing else []
             parts += [f"extra {', '.join(extra[:5])}"] if extra else []
             raise DataError(f"{path} has other columns than {first}: {'; '.join(parts)}; every shard must have "
                             "the same columns")
+        for column, kind in kinds.items():
+            if kind != first_kinds[column]:
+                raise DataError(f"column {column!r} holds {kind} in {path} but {first_kinds[column]} in {first}; "
+                                "an id or label column must hold one kind of value in every shard")
         bad = [n for n in names if n not in (id_column, label_column)
                and not (pa.types.is_integer(schema.field(n).type) or pa.types.is_floating(schema.field(n).type))]
         if bad:
             raise DataError(f"{path}: feature columns must be numbers; {', '.join(bad[:5])} "
                             f"{'is' if len(bad) == 1 else 'are'} not (give an id or label column as id_column or "
                             "label_column)")
+
+
+def _type_kind(arrow_type) -> str:
+    """What an id or label column holds, as far as comparing values across shards goes: numbers (integers,
+    or floats where missing values made pandas write floats), text, or another Arrow type."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):  # a categorical column: its values decide
+        arrow_type = arrow_type.value_type
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return "numbers"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or str(arrow_type) == "string_view":
+        return "text"
+    return str(arrow_type)
+
+
+def _listed(names: list[str], head: int = 6, tail: int = 3) -> str:
+    """Column names for a message: all of a few, else the first and last ones around the count left out."""
+    if len(names) <= head + tail + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:head])}, … ({len(names) - head - tail} more), {', '.join(names[-tail:])}"
 
 
 def _parquet_shards(files: list[Path], id_column: str | None, label_column: str | None, engine: str) -> Shards:
