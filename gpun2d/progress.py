@@ -70,15 +70,19 @@ class RunProgress:
         if self._progress is None or self._task is None:
             return
         self._progress.update(self._task, completed=epoch, loss=f"{loss:.5f}")
+        self._epoch_line(epoch, loss)
+
+    def _epoch_line(self, epoch: int, loss: float, prefix: str = "") -> None:
+        """A logged line now and then on where training is: early once, and every PLAIN_EVERY_S without a terminal."""
         now = time.monotonic()
         per_epoch = (now - self._started) / epoch
         left = per_epoch * (self.epochs - epoch)
         if epoch == min(2, self.epochs) and epoch < self.epochs:  # one estimate, early, in every mode
-            self._progress.console.log(f"autoencoder: {per_epoch:.2f} s per epoch, about {clock(left)} "
+            self._progress.console.log(f"{prefix}autoencoder: {per_epoch:.2f} s per epoch, about {clock(left)} "
                                        f"for the remaining {self.epochs - epoch} epochs")
         elif not self.console.is_terminal and (now - self._last_line >= PLAIN_EVERY_S or epoch == self.epochs):
             # without a terminal the bar is drawn only at the end: say where training is now and then
-            self._progress.console.log(f"autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}, "
+            self._progress.console.log(f"{prefix}autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}, "
                                        f"{clock(now - self._started)} elapsed, about {clock(left)} left")
             self._last_line = now
 

@@ -186,6 +186,28 @@ def test_killed_study_resumes_without_redoing_runs(tmp_path, monkeypatch):
     assert invoke(*FAST, "--out", out, "--resume").exit_code == 0 and calls == []
 
 
+def test_progress_without_a_terminal_logs_each_run(tmp_path, monkeypatch):
+    """In a log file (no terminal) the bar shows only at the end, so runs, stages and epochs come as lines."""
+    calls = []
+    fake = fake_pipeline(calls)
+
+    def fit_pipeline(X, n_clusters, seed, n_init, config, device, ae_weights=None, hooks=None):
+        hooks.on_stage("autoencoder")
+        for epoch in (1, 2):
+            hooks.on_epoch(epoch, 0.5 / epoch)
+        hooks.on_stage("manifold")
+        return fake(X, n_clusters, seed, n_init, config, device, ae_weights, hooks)
+
+    monkeypatch.setattr(execute, "fit_pipeline", fit_pipeline)
+    result = invoke(*FAST[:-1], "--seeds", "2", "--out", tmp_path / "o")  # not --quiet; CliRunner is no terminal
+    assert result.exit_code == 0, result.output
+    for seed in (0, 1):
+        for line in ("started", "training the autoencoder", "autoencoder epoch 2/2, loss 0.25000",
+                     "learning the manifold", "done"):
+            assert f"digits-ae-seed{seed}: {line}" in result.output, line
+    assert result.output.index("digits-ae-seed0: done") < result.output.index("digits-ae-seed1: started")
+
+
 def test_vary_manifold_trains_one_autoencoder(tmp_path, monkeypatch):
     out = tmp_path / "manifold"
     calls = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
@@ -10,7 +12,11 @@ from .execute import Hooks
 
 
 class StudyProgress(RunProgress):
-    """Context manager whose :attr:`hooks` drive the bar; ``quiet`` shows nothing."""
+    """Context manager whose :attr:`hooks` drive the bar; ``quiet`` shows nothing.
+
+    Without a terminal (a log file, nohup) the bar is drawn only at the end, so each run's start, stages,
+    epochs now and then and end are logged as lines instead.
+    """
 
     def __init__(self, epochs: int, quiet: bool = False, console: Console | None = None):
         super().__init__(epochs, quiet, console)
@@ -35,16 +41,30 @@ class StudyProgress(RunProgress):
             elif done:
                 self._progress.console.log(f"resuming: {done} of {total} runs already done")
 
+    def _plain(self) -> bool:
+        return self._progress is not None and not self.console.is_terminal
+
+    def _log(self, text: str) -> None:
+        if self._plain():
+            self._progress.console.log(f"{self._run}: {text}" if self._run else text)
+
     def on_run(self, name: str) -> None:
         self._run = name
         self._update("")
+        self._log("started")
 
     def on_stage(self, stage: str) -> None:
         self._update(stage=step_name(stage))
+        self._log(step_name(stage))
+        if stage == "autoencoder":
+            self._started = self._last_line = time.monotonic()
 
     def on_epoch(self, epoch: int, loss: float) -> None:
         self._update(stage=f"autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}")
+        if self._progress is not None and epoch > 0 and hasattr(self, "_started"):
+            self._epoch_line(epoch, loss, prefix=f"{self._run}: " if self._run else "")
 
     def on_run_done(self, name: str) -> None:
         self._update("done", advance=1)
+        self._log("done")
         self._run = ""
