@@ -20,3 +20,11 @@ class ConfigError(GPUN2DError, ValueError):
 class DataTypeError(DataError, TypeError):
     """Input data holds values that are not numbers (strings, objects)."""
 
+
+
+def listed(names, head: int = 6, tail: int = 3) -> str:
+    """Names for a message: all of a few, else the first and last ones around the count left out."""
+    names = [str(name) for name in names]
+    if len(names) <= head + tail + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:head])}, … ({len(names) - head - tail} more), {', '.join(names[-tail:])}"

@@ -258,9 +258,14 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
             raise DataError(str(exc)) from None
         return require_finite(tensor.to(device=self.device_.torch, dtype=torch.float32))
 
+    def _fewest_rows(self) -> dict[str, int]:
+        """The fewest rows each of ``fit``'s size rules accepts: the mixture, UMAP's neighbours, its layout."""
+        return {"clusters": max(2, self.n_clusters), "neighbours": self.umap_neighbors + 1,
+                "layout": (self.umap_dim or self.n_clusters) + 2}
+
     def fewest_samples(self) -> int:
         """The fewest rows ``fit`` accepts with these parameters (before it counts distinct rows)."""
-        return max(2, self.n_clusters, self.umap_neighbors + 1, (self.umap_dim or self.n_clusters) + 2)
+        return max(self._fewest_rows().values())
 
     def check_fit_sample(self, fit_sample: int | None) -> None:
         """A fit sample of ``fit_sample`` rows too few for these parameters fails before any row is read."""
@@ -270,18 +275,19 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
                               "(more than umap_neighbors, at least n_clusters and umap_dim + 2)")
 
     def _check_size(self, X: torch.Tensor) -> None:
-        n_samples = X.shape[0]
-        if n_samples < max(2, self.n_clusters):
+        n_samples, fewest = X.shape[0], self._fewest_rows()
+        if n_samples < fewest["clusters"]:
             raise DataError(f"X has {n_samples} sample{'s' * (n_samples != 1)}, too few for "
-                            f"n_clusters={self.n_clusters} (at least {max(2, self.n_clusters)} are needed)")
-        if n_samples <= self.umap_neighbors:
+                            f"n_clusters={self.n_clusters} (at least {fewest['clusters']} are needed)")
+        if n_samples < fewest["neighbours"]:
             raise DataError(f"X has {n_samples} samples; UMAP needs more than umap_neighbors={self.umap_neighbors}")
         dim = self.umap_dim or self.n_clusters
         if self.umap_dim is not None and dim >= n_samples:
             raise DataError(f"umap_dim={dim} needs fewer dimensions than the {n_samples} samples of X; "
                             "a mixture in that many dimensions cannot be estimated")
-        if n_samples < dim + 2:
-            raise DataError(f"X has {n_samples} samples; a UMAP layout in {dim} dimensions needs at least {dim + 2}")
+        if n_samples < fewest["layout"]:
+            raise DataError(f"X has {n_samples} samples; a UMAP layout in {dim} dimensions needs at least "
+                            f"{fewest['layout']}")
         distinct = distinct_rows(X)
         if distinct < self.n_clusters:
             raise DataError(f"X has only {distinct} distinct rows, too few for n_clusters={self.n_clusters}")

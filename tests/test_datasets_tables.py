@@ -150,6 +150,14 @@ def test_label_arguments_misused(tmp_path):
 
 # --- validation ----------------------------------------------------------------------------
 
+
+def test_missing_column_lists_a_wide_table_with_the_count_left_out(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"f{i}" for i in range(40)) + "\n" + ",".join("1" for _ in range(40)) + "\n")
+    with pytest.raises(DataError, match=r"columns are f0, f1, f2, f3, f4, f5, … \(31 more\), f37, f38, f39$"):
+        load_file(path, label_column="klass")
+
+
 def test_nan_and_inf_rows_are_named(tmp_path):
     path = tmp_path / "d.csv"
     path.write_text("a,b\n1,2\n,4\n5,inf\n7,8\nnan,1\n")

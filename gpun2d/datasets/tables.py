@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, listed
 from .npyio import load_npy, npz_array, open_npz
 from .textio import check_engine, first_line, read_table, to_float
 
@@ -86,9 +86,8 @@ def _column(frame, column: object, path: Path, what: str = "label"):
         index = int(text)
         if -frame.shape[1] <= index < frame.shape[1]:
             return frame.columns[index]
-    shown = ", ".join(map(str, list(frame.columns)[:12]))
     raise DataError(
-        f"{path}: no {what} column {column!r}; columns are {shown}"
+        f"{path}: no {what} column {column!r}; columns are {listed(frame.columns)}"
         + ("" if not isinstance(frame.columns[0], (int, np.integer)) else
            " (the file has no header row: give the 0-based column number)")
     )

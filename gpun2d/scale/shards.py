@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..datasets.npyio import load_npy
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, listed
 
 PARQUET = (".parquet", ".pq")
 NPY = (".npy",)
@@ -94,7 +94,7 @@ def check_schemas(files: list[Path], id_column: str | None, label_column: str | 
             expected, first, first_kinds = set(names), path, kinds
             for name, column in (("id_column", id_column), ("label_column", label_column)):
                 if column is not None and column not in names:
-                    raise ConfigError(f"{name}={column!r} is not a column of the shards ({_listed(names)})")
+                    raise ConfigError(f"{name}={column!r} is not a column of the shards ({listed(names)})")
         elif set(names) != expected:
             missing, extra = sorted(expected - set(names)), sorted(set(names) - expected)
             parts = [f"missing {', '.join(missing[:5])}"] if missing else []
@@ -125,13 +125,6 @@ def _type_kind(arrow_type) -> str:
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or str(arrow_type) == "string_view":
         return "text"
     return str(arrow_type)
-
-
-def _listed(names: list[str], head: int = 6, tail: int = 3) -> str:
-    """Column names for a message: all of a few, else the first and last ones around the count left out."""
-    if len(names) <= head + tail + 1:
-        return ", ".join(names)
-    return f"{', '.join(names[:head])}, … ({len(names) - head - tail} more), {', '.join(names[-tail:])}"
 
 
 def _parquet_shards(files: list[Path], id_column: str | None, label_column: str | None, engine: str) -> Shards:
