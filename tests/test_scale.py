@@ -480,6 +480,22 @@ def test_shards_with_other_columns_are_named_before_any_work(tmp_path, digits):
         read_shards(shards / "part01.parquet", id_column="rid", label_column="rid")
 
 
+def test_a_corrupt_page_is_traced_to_its_file(tmp_path, digits, dask_client):
+    """A file whose footer reads but one of whose pages does not fails naming that file, leaving nothing."""
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X, y)
+    broken = shards / "part03.parquet"
+    data = bytearray(broken.read_bytes())
+    pages_end = len(data) - 8 - int.from_bytes(data[-8:-4], "little")  # the footer's length precedes "PAR1"
+    data[8:pages_end // 2] = b"\x07" * (pages_end // 2 - 8)  # pages overwritten, footer intact
+    broken.write_bytes(bytes(data))
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match=r"part03\.parquet is not a readable Parquet file: a page cannot be read"):
+        run_scaled(ScaleConfig(str(shards / "*.parquet"), out, scheduler=dask_client.scheduler.address,
+                               fit_sample=300, id_column="rid", label_column="digit", model=dict(SMALL)))
+    assert not out.exists() and not list(tmp_path.glob(".run.*"))
+
+
 def test_empty_shards_and_missing_labels_are_no_errors(tmp_path, digits, dask_client):
     X, y = digits
     shards = write_parquet_shards(tmp_path / "shards", X, y.astype(float), parts=4)

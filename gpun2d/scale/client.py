@@ -185,6 +185,10 @@ def describe(client) -> dict:
             "threads": sum(w.get("nthreads", 0) for w in workers.values())}
 
 
+class PartitionError(DataError):
+    """A worker could not read or label a partition (a corrupt page, a failing task)."""
+
+
 def compute(client, *collections):
     """Compute Dask ``collections`` on ``client`` (or Dask's current scheduler when it is None).
 
@@ -199,5 +203,5 @@ def compute(client, *collections):
     except GPUN2DError:
         raise
     except Exception as exc:  # a worker's failure (pyarrow's ArrowInvalid, a KeyError...) arrives as itself
-        raise DataError(f"a partition could not be read or labelled ({type(exc).__name__}: "
+        raise PartitionError(f"a partition could not be read or labelled ({type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:300]})") from None

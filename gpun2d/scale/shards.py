@@ -113,6 +113,25 @@ def check_schemas(files: list[Path], id_column: str | None, label_column: str | 
                             "label_column)")
 
 
+def first_unreadable(files: list[Path]) -> tuple[Path, str] | None:
+    """The first Parquet file one of whose pages cannot be read, with pyarrow's reason; None if all read.
+
+    Footers are checked before any work (:func:`check_schemas`); a corrupt page shows only when a worker
+    reads it, without the file's name. This reads each file's row groups in turn to find it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in files:
+        try:
+            reader = pq.ParquetFile(path)
+            for group in range(reader.num_row_groups):
+                reader.read_row_group(group)
+        except (OSError, pa.ArrowException) as exc:
+            return path, " ".join(str(exc).split())[:200]
+    return None
+
+
 def _type_kind(arrow_type) -> str:
     """What an id or label column holds, as far as comparing values across shards goes: numbers (integers,
     or floats where missing values made pandas write floats), text, or another Arrow type."""
