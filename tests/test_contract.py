@@ -142,9 +142,11 @@ def test_library_names_parameters(blobs_module):
         N2D(3, cuda_graphs=True, epochs=1, device="cpu").fit(X)
 
 
-@pytest.mark.parametrize("sig, code, line",
-                         [(signal.SIGINT, 130, "Interrupted."), (signal.SIGTERM, 143, "Terminated.")])
-def test_interrupted_run_leaves_nothing(tmp_path, blobs_module, sig, code, line):
+@pytest.mark.parametrize("sig, code, line, presses",
+                         [(signal.SIGINT, 130, "Interrupted.", 1), (signal.SIGTERM, 143, "Terminated.", 1),
+                          (signal.SIGINT, 130, "Interrupted.", 3)],  # an impatient user: the cleanup still finishes
+                         ids=["SIGINT", "SIGTERM", "SIGINT-thrice"])
+def test_interrupted_run_leaves_nothing(tmp_path, blobs_module, sig, code, line, presses):
     np.save(tmp_path / "ok.npy", blobs_module[0])
     out = tmp_path / "results" / "run"
     process = subprocess.Popen(
@@ -155,7 +157,9 @@ def test_interrupted_run_leaves_nothing(tmp_path, blobs_module, sig, code, line)
     while not (out.parent / ".run.lock").exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     time.sleep(3)  # training
-    process.send_signal(sig)
+    for _ in range(presses):
+        process.send_signal(sig)
+        time.sleep(0.05)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == code, output
     assert output.strip().splitlines()[-1] == line

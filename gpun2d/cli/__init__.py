@@ -18,7 +18,7 @@ from ..version import __version__
 from .ablate import ablate
 from .bench import bench
 from .datasets import datasets
-from .errors import Group, raise_terminated
+from .errors import Group, raise_interrupted, raise_terminated
 from .predict import predict
 from .run import run
 from .study import study
@@ -44,6 +44,7 @@ for command in (run, predict, study, bench, ablate, datasets):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, raise_terminated)  # clean up as on Ctrl-C, then exit 143
+    signal.signal(signal.SIGINT, raise_interrupted)  # unwind once: further signals are ignored while cleaning up
     cli(prog_name="gpun2d")
 
 

@@ -7,6 +7,7 @@ here they are reworded as the command's flags (``--device cuda``).
 from __future__ import annotations
 
 import re
+import signal
 
 import click
 
@@ -59,8 +60,21 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds the job like Ctrl-C, so its temporary files are removed."""
 
 
+def _stop_listening() -> None:
+    """Ignore further Ctrl-C and SIGTERM: the job is already unwinding, and its cleanup must finish."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def raise_terminated(signum, frame) -> None:
+    _stop_listening()
     raise Terminated()
+
+
+def raise_interrupted(signum, frame) -> None:
+    """Ctrl-C: unwind once; a second press would cut the removal of the job's temporary files short."""
+    _stop_listening()
+    raise KeyboardInterrupt
 
 
 def reported(exc: GPUN2DError, ctx: click.Context) -> click.ClickException:
