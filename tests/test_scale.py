@@ -614,6 +614,17 @@ def test_dask_arrays_of_unknown_size_or_wrong_shape(dask_client, digits):
     assert model.predict(empty_block).compute().shape == (100,)
 
 
+def test_scoring_many_partitions_logs_no_shuffle(tmp_path, digits, dask_client, caplog):
+    """The contingency table is one tree reduction: a shuffle would log Dask's warnings in every run."""
+    X, y = digits
+    shards = write_parquet_shards(tmp_path / "shards", X, y, parts=40)
+    results = run_scaled(ScaleConfig(str(shards / "*.parquet"), tmp_path / "run",
+                                     scheduler=dask_client.scheduler.address, fit_sample=300, id_column="rid",
+                                     label_column="digit", model=dict(SMALL)))
+    assert results["rows"]["written"] == len(X) and "acc" in results["metrics"]
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("distributed.shuffle")]
+
+
 def test_repeated_ids_are_reported(tmp_path, digits, dask_client, caplog):
     X, y = digits
     shards = write_parquet_shards(tmp_path / "shards", X[:600], y[:600], parts=2)
