@@ -3,6 +3,7 @@ earlier result is ever changed; interrupted jobs leave nothing behind."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -165,6 +166,27 @@ def test_interrupted_run_leaves_nothing(tmp_path, blobs_module, sig, code, line,
     assert output.strip().splitlines()[-1] == line
     # no result, lock, temporary or checkpoint folder, nor the parent folder the run made for its result
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npy"]
+
+
+def test_the_first_interrupt_stops_listening(monkeypatch):
+    """Once unwinding, further signals are ignored and asyncio's reports of abandoned Dask tasks are silenced."""
+    from gpun2d.cli import errors
+
+    installed = []
+    monkeypatch.setattr(errors.signal, "signal", lambda sig, handler: installed.append((sig, handler)))
+    asyncio_log = logging.getLogger("asyncio")
+    level = asyncio_log.level
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            errors.raise_interrupted(signal.SIGINT, None)
+        assert asyncio_log.level == logging.CRITICAL
+    finally:
+        asyncio_log.setLevel(level)  # setLevel, not an attribute: it also clears the loggers' caches
+    assert installed == [(signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, signal.SIG_IGN)]
+    installed.clear()
+    with pytest.raises(errors.Terminated):
+        errors.raise_terminated(signal.SIGTERM, None)
+    assert installed == [(signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, signal.SIG_IGN)]
 
 
 def test_a_study_passes_no_job_setting_to_n2d(monkeypatch):

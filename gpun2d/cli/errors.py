@@ -6,6 +6,7 @@ here they are reworded as the command's flags (``--device cuda``).
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 
@@ -61,9 +62,14 @@ class Terminated(BaseException):
 
 
 def _stop_listening() -> None:
-    """Ignore further Ctrl-C and SIGTERM: the job is already unwinding, and its cleanup must finish."""
+    """Ignore further Ctrl-C and SIGTERM: the job is already unwinding, and its cleanup must finish.
+
+    Tasks the unwinding abandons (a Dask client's pending gather) no longer concern anyone: asyncio's
+    "Task exception was never retrieved" reports of them are silenced.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
 
 
 def raise_terminated(signum, frame) -> None:
