@@ -133,6 +133,7 @@ class ResultFolder:
         self.owned, self.overwrite = tuple(owned), overwrite
         self.lock = FolderLock(self.out)
         self._made: list[Path] = []
+        self.published = False
 
     # ------------------------------------------------------------- reserve
     def __enter__(self) -> ResultFolder:
@@ -152,10 +153,12 @@ class ResultFolder:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, traceback) -> None:
         self.lock.release()
         if not self.out.exists():  # nothing published: leave no folder this job made for it
             self._remove_made()
+        elif exc_type is not None and self.published:  # stopped while closing down (a Dask cluster, say)
+            log.warning("the result in %s was complete before the job stopped; it is kept", self.out)
 
     def _remove_made(self) -> None:
         for folder in self._made:
@@ -199,6 +202,7 @@ class ResultFolder:
         try:
             yield tmp
             self._publish(tmp)
+            self.published = True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -92,6 +92,16 @@ def test_failed_job_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_job_stopped_after_publishing_keeps_its_result_and_says_so(tmp_path, caplog):
+    with pytest.raises(KeyboardInterrupt):
+        with ResultFolder(tmp_path / "out", OWNED) as target:
+            with target.staging() as folder:
+                (folder / "results.json").write_text("{}")
+            raise KeyboardInterrupt  # while closing down after the result was published
+    assert (tmp_path / "out" / "results.json").read_text() == "{}"
+    assert "was complete before the job stopped; it is kept" in caplog.text
+
+
 def test_two_jobs_cannot_write_one_folder(tmp_path):
     with ResultFolder(tmp_path / "out", OWNED):
         with pytest.raises(ConfigError, match=r"being written by another gpun2d process \(pid \d+\)"):
