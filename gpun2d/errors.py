@@ -21,7 +21,6 @@ class DataTypeError(DataError, TypeError):
     """Input data holds values that are not numbers (strings, objects)."""
 
 
-
 def listed(names, head: int = 6, tail: int = 3) -> str:
     """Names for a message: all of a few, else the first and last ones around the count left out."""
     names = [str(name) for name in names]

@@ -32,7 +32,7 @@ from ..version import __version__
 from . import client as clients
 from .apply import label_frame
 from .sample import choose_rows, fit_sample_size, gather_rows, partition_lengths
-from .shards import Shards, expand, first_unreadable, read_shards
+from .shards import PARQUET, Shards, expand, first_unreadable, read_shards
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
         if on_stage:
             on_stage(name)
 
-    expand(config.input_path)  # a pattern matching nothing fails before a cluster is started
+    files = expand(config.input_path)  # a pattern matching nothing fails before a cluster is started
     _check_fit_sample(config)
-    with ResultFolder(config.out, SCALE_FILES, overwrite=config.overwrite) as target:
+    with ResultFolder(config.out, SCALE_FILES, overwrite=config.overwrite) as target, _unreadable_file_named(files):
         apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
         device = resolve_device(config.device)
         stage("connect")
@@ -81,63 +81,61 @@ def run_scaled(config: ScaleConfig, on_epoch: Callable | None = None, on_stage: 
             stage("read")
             shards = read_shards(config.input_path, id_column=config.id_column, label_column=config.label_column,
                                  engine="cudf" if device.is_cuda else "pandas")
-            with _unreadable_file_named(shards):
-                lengths = shards.lengths if shards.lengths is not None else partition_lengths(shards.frame, client)
-                n_rows = int(lengths.sum())
-                if n_rows == 0:
-                    raise DataError(f"the {len(shards.files)} shard(s) of input_path={config.input_path!r} "
-                                    "hold no rows")
-                stage("sample")
-                size, reason = _fit_sample_size(config, n_rows, len(shards.features), device)
-                seed = int(config.model.get("random_state") or 0)
-                sample = gather_rows(shards.frame, choose_rows(lengths, size, seed), client)
-                X = sample[shards.features] if shards.named else sample[shards.features].to_numpy(np.float32)
-                # rows without a label are fitted on, and left out of the sample's scores (as of the data's)
-                labelled = y = None
-                if shards.label_column:
-                    labels = sample[shards.label_column]
-                    labelled = labels.notna().to_numpy()
-                    y = encode_labels(labels[labelled].to_numpy(), f"label_column={shards.label_column!r}")
-                n_clusters = config.n_clusters or _count_classes(shards, client)
-                fit_start = time.perf_counter()
-                model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
-                                        on_step=on_step)
-                try:
-                    model.fit(X)
-                except DataError as exc:  # its rows are counted within the sample
-                    raise DataError(f"the fit sample of {size} rows (fit_sample): {exc}") from None
-                timings["fit"] = fit_start
-                with target.staging() as folder:
-                    write_model(model, folder)
-                    stage("apply")
-                    labels = label_frame(shards, model, lengths, client)
-                    clients.compute(client, labels.to_parquet(str(folder / CLUSTERS), write_index=False, compute=False))
-                    stage("verify")
-                    written = count_rows(folder / CLUSTERS)
-                    if written != n_rows:
-                        raise DataError(f"{written} rows were written for the {n_rows} rows read; nothing is published")
-                    if shards.id_column is not None:
-                        _warn_repeated_ids(folder / CLUSTERS, shards.id_column, n_rows, client)
-                    scores = _score(folder / CLUSTERS, client) if shards.label_column else None
-                    if scores and scores["scored_rows"] < n_rows:
-                        log.warning("%d of the %d rows have no label in label_column=%r: the scores are over the %d "
-                                    "that do", n_rows - scores["scored_rows"], n_rows, shards.label_column,
-                                    scores["scored_rows"])
-                    stage("write")
-                    results = _results(config, shards, lengths, model, scores, y, labelled, size, reason,
-                                       clients.describe(client), _durations(timings))
-                    results["rows"] = {"read": n_rows, "written": written}
-                    write_json(results, folder / "results.json")
+            lengths = shards.lengths if shards.lengths is not None else partition_lengths(shards.frame, client)
+            n_rows = int(lengths.sum())
+            if n_rows == 0:
+                raise DataError(f"the {len(shards.files)} shard(s) of input_path={config.input_path!r} hold no rows")
+            stage("sample")
+            size, reason = _fit_sample_size(config, n_rows, len(shards.features), device)
+            seed = int(config.model.get("random_state") or 0)
+            sample = gather_rows(shards.frame, choose_rows(lengths, size, seed), client)
+            X = sample[shards.features] if shards.named else sample[shards.features].to_numpy(np.float32)
+            # rows without a label are fitted on, and left out of the sample's scores (as of the data's)
+            labelled = y = None
+            if shards.label_column:
+                labels = sample[shards.label_column]
+                labelled = labels.notna().to_numpy()
+                y = encode_labels(labels[labelled].to_numpy(), f"label_column={shards.label_column!r}")
+            n_clusters = config.n_clusters or _count_classes(shards, client)
+            fit_start = time.perf_counter()
+            model = N2D.from_config(config.model, n_clusters=n_clusters, on_epoch=on_epoch, on_stage=on_stage,
+                                    on_step=on_step)
+            try:
+                model.fit(X)
+            except DataError as exc:  # its rows are counted within the sample
+                raise DataError(f"the fit sample of {size} rows (fit_sample): {exc}") from None
+            timings["fit"] = fit_start
+            with target.staging() as folder:
+                write_model(model, folder)
+                stage("apply")
+                labels = label_frame(shards, model, lengths, client)
+                clients.compute(client, labels.to_parquet(str(folder / CLUSTERS), write_index=False, compute=False))
+                stage("verify")
+                written = count_rows(folder / CLUSTERS)
+                if written != n_rows:
+                    raise DataError(f"{written} rows were written for the {n_rows} rows read; nothing is published")
+                if shards.id_column is not None:
+                    _warn_repeated_ids(folder / CLUSTERS, shards.id_column, n_rows, client)
+                scores = _score(folder / CLUSTERS, client) if shards.label_column else None
+                if scores and scores["scored_rows"] < n_rows:
+                    log.warning("%d of the %d rows have no label in label_column=%r: the scores are over the %d "
+                                "that do", n_rows - scores["scored_rows"], n_rows, shards.label_column,
+                                scores["scored_rows"])
+                stage("write")
+                results = _results(config, shards, lengths, model, scores, y, labelled, size, reason,
+                                   clients.describe(client), _durations(timings))
+                results["rows"] = {"read": n_rows, "written": written}
+                write_json(results, folder / "results.json")
     return results
 
 
 @contextmanager
-def _unreadable_file_named(shards: Shards) -> Iterator[None]:
+def _unreadable_file_named(files: list[Path]) -> Iterator[None]:
     """A Parquet partition a worker could not read is reported with its file's name, when one is found."""
     try:
         yield
     except clients.PartitionError:
-        found = first_unreadable(shards.files) if shards.named else None  # named: Parquet shards
+        found = first_unreadable(files) if files[0].suffix.lower() in PARQUET else None
         if found is None:
             raise
         path, reason = found
