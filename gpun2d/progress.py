@@ -33,6 +33,9 @@ class RunProgress:
         self.console = console or Console(stderr=True, log_path=False)
         self._progress: Progress | None = None
         self._task = None
+        self._steps: dict = {}  # a bar per stage with its own steps
+        self._started: float | None = None  # when the autoencoder's first epoch began
+        self._last_line = 0.0
 
     def columns(self) -> tuple:
         """What the bar shows; subclasses showing other things override this."""
@@ -61,10 +64,9 @@ class RunProgress:
         """A bar for a stage's own steps (UMAP's epochs, the clustering restarts), added at the first."""
         if self._progress is None:
             return
-        tasks = self.__dict__.setdefault("_steps", {})
-        if stage not in tasks:
-            tasks[stage] = self._progress.add_task(STEP_BARS.get(stage, stage), total=total, loss="-")
-        self._progress.update(tasks[stage], completed=done, total=total)
+        if stage not in self._steps:
+            self._steps[stage] = self._progress.add_task(STEP_BARS.get(stage, stage), total=total, loss="-")
+        self._progress.update(self._steps[stage], completed=done, total=total)
 
     def on_epoch(self, epoch: int, loss: float) -> None:
         if self._progress is None or self._task is None:

@@ -61,7 +61,7 @@ class StudyProgress(RunProgress):
 
     def on_epoch(self, epoch: int, loss: float) -> None:
         self._update(stage=f"autoencoder epoch {epoch}/{self.epochs}, loss {loss:.5f}")
-        if self._progress is not None and epoch > 0 and hasattr(self, "_started"):
+        if self._progress is not None and epoch > 0 and self._started is not None:
             self._epoch_line(epoch, loss, prefix=f"{self._run}: " if self._run else "")
 
     def on_run_done(self, name: str) -> None:
