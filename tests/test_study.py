@@ -348,3 +348,69 @@ def test_embedding_options_reach_every_run(tmp_path, monkeypatch):
     assert run["settings"]["embedder"] == "conv" and run["settings"]["finetune_epochs"] == 3
     refused = invoke(*FAST, "--embedder", "conv", "--batched", "--out", tmp_path / "refused")
     assert refused.exit_code != 0 and "batched" in refused.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-d", "digits", "-d", "digits"], "--dataset digits is named twice"),
+    (["-d", "digits", "--batched", "--vary", "manifold"], "goes with --vary ae"),
+    (["-d", "digits", "--batched", "--embedder", "conv"], "drop it for --embedder conv"),
+    (["-d", "digits", "--seeds", "4294967295,"], "choose smaller seeds"),
+    (["-d", "digits", "--vary", "cluster", "--seeds", "0,429496730", "--restarts", "10"], "choose smaller seeds"),
+    (["-d", "digits", "--seeds", "99999999999999999999"], "give a count from 1 to 1000"),
+])
+def test_wrong_settings_are_usage_errors_before_any_work(tmp_path, args, message):
+    result = invoke(*args, "--device", "cpu", "--out", tmp_path / "new" / "study", catch=True)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "new").exists()
+
+
+def test_a_failed_start_leaves_no_folder(tmp_path):
+    result = invoke("-d", "no-such-dataset", "--device", "cpu", "--out", tmp_path / "new" / "study", catch=True)
+    assert result.exit_code == 1 and "no-such-dataset" in result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_resume_continues_only_a_study_of_the_same_runs(ae_study, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "study.md").write_text("my notes")
+    (notes / "todo.txt").write_text("keep")
+    result = invoke(*FAST, "--out", notes, "--resume", catch=True)
+    assert result.exit_code == 1 and "already holds other files than a study's (todo.txt)" in result.output
+    assert (notes / "study.md").read_text() == "my notes" and sorted(p.name for p in notes.iterdir()) == [
+        "study.md", "todo.txt"]
+
+    _, out = ae_study
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    for other in (["--vary", "manifold"], ["--seeds", "2"], ["--dataset", "pendigits"]):
+        args = [*FAST, *other] if other[0] != "--dataset" else [*other, *FAST[2:]]
+        result = invoke(*args, "--out", out, "--resume", "--no-download", catch=True)
+        assert result.exit_code == 1 and "holds runs this study would not make" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_report_stopped_while_written_keeps_the_earlier_one(ae_study, tmp_path, monkeypatch):
+    import shutil
+
+    from gpun2d.studies import report
+
+    out = tmp_path / "copy"
+    shutil.copytree(ae_study[1], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def stopped(study, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "figure", stopped)  # the last of the three, after study.json and study.md
+    result = invoke(*FAST, "--out", out, "--resume", "--ensemble", catch=True)
+    assert result.exit_code == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # no temporary file either
+
+
+def test_batched_with_no_epochs_runs_untrained_networks(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute, "fit_pipeline", fake_pipeline([]))
+    out = tmp_path / "untrained"
+    result = invoke(*FAST, "--batched", "--epochs", "0", "--out", out, catch=True)
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "runs" / "digits-ae-seed2.json").read_text())
+    assert run["training"]["epochs_run"] == 0 and run["training"]["final_loss"] is None

@@ -8,7 +8,7 @@ import click
 
 from .. import defaults, registry
 from . import options
-from .errors import Command
+from .errors import Command, as_flags
 
 
 def _parsed(parse):
@@ -75,6 +75,7 @@ def study(datasets: tuple[str, ...], quiet: bool, out: Path | None, results_root
       gpun2d study --dataset fashion --vary cluster --restarts 1,10,30 --epochs 50
       gpun2d study -d digits -d pendigits --seeds 0,3,7 --vary manifold
     """
+    from ..errors import ConfigError
     from ..studies import StudyConfig, run_study
     from ..studies.progress import StudyProgress
 
@@ -86,7 +87,10 @@ def study(datasets: tuple[str, ...], quiet: bool, out: Path | None, results_root
         if settings["resume"] or settings["report_only"]:
             raise click.UsageError("--resume and --report-only need --out: the folder of the study to continue")
         out = options.default_out(results_root, "study", f"{'+'.join(datasets)}-{settings['vary']}")
-    config = StudyConfig(datasets=list(datasets), out=out, quiet=quiet, **settings).validate()
+    try:  # the settings alone are wrong: a usage error, in the command's flags
+        config = StudyConfig(datasets=list(datasets), out=out, quiet=quiet, **settings).validate()
+    except ConfigError as exc:
+        raise click.UsageError(as_flags(str(exc), click.get_current_context())) from None
     with StudyProgress(config.epochs, quiet=quiet) as progress:
         result = run_study(config, progress.hooks)
     if not quiet:

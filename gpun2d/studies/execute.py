@@ -111,7 +111,7 @@ def run_one(spec: RunSpec, ctx: DatasetContext, config: StudyConfig, device: Dev
         share = meta["seconds_together"] / len(meta["seeds_together"])
         timings["total"] += share - timings["autoencoder"]
         timings["autoencoder"] = share
-        training = {"epochs_run": len(meta["losses"]), "final_loss": meta["losses"][-1],
+        training = {"epochs_run": len(meta["losses"]), "final_loss": meta["losses"][-1] if meta["losses"] else None,
                     "batched_with_seeds": meta["seeds_together"], "seconds_together": meta["seconds_together"]}
     return Outcome(to_numpy(model.labels_tensor_), timings, model.cluster_model_.record(), training)
 
@@ -252,15 +252,18 @@ def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
     config.validate()
     out = Path(config.out)
     runs = plan_runs(config)
+    storage.check_study_dir(out, config.resume or config.report_only)
+    if out.is_dir():
+        storage.check_same_study(out, {spec.name for spec in runs})
     done = {spec.name for spec in runs if existing_record(spec, config) is not None}
     if config.report_only:
         runs = [spec for spec in runs if spec.name in done]
         if not runs:
             raise ConfigError(f"{out} holds no finished run of this study; run it first (without report_only=True)")
-    storage.check_study_dir(out, config.resume or config.report_only)
-    check_writable(out, out)  # before any work; the study writes its runs there as they finish
-    with FolderLock(out):  # one study per folder: a second one would mix their runs
-        return _run_pending(config, runs, done, hooks)
+    with storage.removed_if_empty(out):
+        check_writable(out, out)  # before any work; the study writes its runs there as they finish
+        with FolderLock(out):  # one study per folder: a second one would mix their runs
+            return _run_pending(config, runs, done, hooks)
 
 
 def _run_pending(config: StudyConfig, runs: list[RunSpec], done: set[str], hooks: Hooks) -> dict:

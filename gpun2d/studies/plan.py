@@ -7,11 +7,14 @@ from pathlib import Path
 
 from .. import defaults, paper, registry
 from ..errors import ConfigError
+from ..kmeans import MAX_SEED
 
 MODEL_PARAMS = ("embedder", "epochs", "batch_size", "cluster", "cluster_n_init", "finetune_epochs", "device")
 """StudyConfig fields that are N2D parameters; ``resume`` and the rest belong to the study."""
 VARY = tuple(stage.short for stage in registry.STAGES)  # ae, manifold, cluster
 DEFAULT_RESTARTS = (1, 10, 30, 100)
+MAX_SEEDS = 1000
+"""Most seeds in one study (each is a full run; a count beyond this is a typing slip)."""
 
 # ACC / NMI reported by McConville et al. (2019), Table 2; digits has no paper figure.
 PAPER = paper.SCORES
@@ -23,16 +26,20 @@ def parse_seeds(text: str) -> list[int]:
     try:
         if "," not in text:
             count = int(text)
-            if count < 1:
-                raise ConfigError(f"seeds={text}: give a count >= 1 or a comma list such as 0,3,7")
-            return list(range(count))
-        seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"seeds={text!r}: give a count (5) or a comma list of integers (0,3,7)") from None
+    if "," not in text:
+        if not 1 <= count <= MAX_SEEDS:
+            raise ConfigError(f"seeds={text}: give a count from 1 to {MAX_SEEDS}, or a comma list such as 0,3,7")
+        return list(range(count))
     if not seeds or min(seeds) < 0:
         raise ConfigError(f"seeds={text!r}: seeds are integers >= 0")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds={text!r} repeats a seed")
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"seeds={text!r}: a study runs at most {MAX_SEEDS} seeds")
     return seeds
 
 
@@ -80,8 +87,9 @@ class StudyConfig:
     def validate(self) -> StudyConfig:
         if not self.datasets:
             raise ConfigError("give at least one dataset (datasets=[NAME])")
-        if len(set(self.datasets)) != len(self.datasets):
-            raise ConfigError("datasets names a dataset twice")
+        twice = sorted({name for name in self.datasets if self.datasets.count(name) > 1})
+        if twice:
+            raise ConfigError(f"dataset={twice[0]} is named twice")
         if self.vary not in VARY:
             raise ConfigError(f"vary must be one of {', '.join(VARY)}, got {self.vary!r}")
         if not self.seeds:
@@ -90,6 +98,7 @@ class StudyConfig:
             self.restarts = list(self.restarts or DEFAULT_RESTARTS)
         elif self.restarts:
             raise ConfigError("restarts go with vary=cluster; cluster_n_init sets the other studies' restarts")
+        self._check_seed_range()
         if self.batched and self.embedder != defaults.EMBEDDER:
             raise ConfigError("batched=True trains the MLP autoencoder; drop it for embedder="
                               f"{self.embedder!r}")
@@ -97,6 +106,16 @@ class StudyConfig:
             raise ConfigError("batched=True trains the seeds' autoencoders together, so it goes with vary='ae' "
                               "(the other studies train one autoencoder)")
         return self
+
+    def _check_seed_range(self) -> None:
+        """Every run's seeds fit the clustering's (``seed + restarts - 1 <= 2**32 - 1``), checked before any work."""
+        worst = max(plan_runs(self), key=lambda spec: spec.mixture_seed + spec.n_init)
+        top = worst.mixture_seed + worst.n_init - 1
+        if top > MAX_SEED:
+            how = f" (vary=cluster starts seed {worst.seed}'s restarts at {worst.seed} x {worst.n_init})" \
+                if worst.per_restart else ""
+            raise ConfigError(f"seed {worst.seed} with {worst.n_init} restarts would seed the clustering up to "
+                              f"{top}{how}, past the largest seed {MAX_SEED}; choose smaller seeds")
 
     @property
     def shared_seed(self) -> int:

@@ -7,6 +7,7 @@ compares the seeds' labelings with one another, so it needs no ground truth:
 
 from __future__ import annotations
 
+import contextlib
 from itertools import combinations
 from pathlib import Path
 
@@ -18,10 +19,10 @@ from ..report import command_line, now_iso, package_versions, write_json
 from ..version import __version__
 from . import storage
 from .plan import PAPER, StudyConfig
+from .storage import REPORT_FILES
 
 METRICS = ("acc", "nmi", "ari")
 STAGES = (*registry.STAGE_KEYS, "total")
-REPORT_FILES = ("study.json", "study.md", "study.png")
 VARIED = {
     "ae": "the whole pipeline (autoencoder, UMAP and mixture all seeded per run)",
     "manifold": "UMAP and the mixture; one autoencoder, trained with seed {seed}",
@@ -207,8 +208,15 @@ def figure(study: dict, path: Path) -> Path:
 
 
 def write_reports(study: dict, out: Path) -> None:
-    """Rewrite study.json, study.md and study.png in ``out``, each atomically."""
+    """Rewrite study.json, study.md and study.png in ``out`` as a set.
+
+    All three are written to temporary files first and renamed into place only
+    when the last is complete, so a job stopped while writing keeps the earlier
+    report whole (or leaves none), never a mix.
+    """
     out = Path(out)
-    write_json(study, out / "study.json")
-    storage.save_text(markdown(study), out / "study.md")
-    figure(study, out / "study.png")
+    with contextlib.ExitStack() as stack:
+        staged = {name: stack.enter_context(atomic_path(out / name)) for name in REPORT_FILES}
+        write_json(study, staged["study.json"])
+        storage.save_text(markdown(study), staged["study.md"])
+        figure(study, staged["study.png"])

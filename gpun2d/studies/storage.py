@@ -11,7 +11,10 @@ Layout of ``OUT/``::
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -45,18 +48,51 @@ def remove_stale_temps(out: Path) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+REPORT_FILES = ("study.json", "study.md", "study.png")
+STUDY_ENTRIES = ("runs", "cache", *REPORT_FILES)
+"""Everything a study folder holds (besides temporary files)."""
+
+
 def check_study_dir(out: Path, resume: bool) -> None:
-    """A new study needs an empty or absent folder; ``--resume`` needs nothing."""
+    """A new study needs an empty or absent folder; ``resume`` a folder holding a study and nothing else."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"out={out} exists and is not a folder")
-    if resume or not out.exists():
+    if not out.exists():
         return
-    if any((out / "runs").glob("*.json")) or any((out / "cache").glob("*")):
+    entries = [p.name for p in out.iterdir() if not p.name.startswith(TEMP_PREFIX)]
+    foreign = sorted(name for name in entries if name not in STUDY_ENTRIES)
+    if foreign:
+        raise ConfigError(f"out={out} already holds other files than a study's ({', '.join(foreign[:3])}); "
+                          "choose another out=FOLDER")
+    if entries and not resume:
         raise ConfigError(f"out={out} already holds a study; continue it with resume=True, "
                           "or choose another out=FOLDER")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in ("runs", "cache"))
-    if foreign:
-        raise ConfigError(f"out={out} already holds other files ({', '.join(foreign[:3])}); choose a new folder")
+
+
+def check_same_study(out: Path, names: set[str]) -> None:
+    """Refuse to resume a folder holding runs this study would not make (another --vary, dataset or seed)."""
+    others = sorted(p.stem for p in (out / "runs").glob("*.json") if p.stem not in names)
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ConfigError(f"out={out} holds runs this study would not make ({shown}); resume it with the "
+                          "datasets, seeds and vary it was started with, or choose another out=FOLDER")
+
+
+@contextmanager
+def removed_if_empty(out: Path) -> Iterator[None]:
+    """Folders made for the study that are still empty when it fails are removed: a failed start leaves nothing."""
+    made = [folder for folder in (out / "runs", out / "cache") if not folder.exists()]
+    folder = out
+    while not folder.exists():
+        made.append(folder)
+        folder = folder.parent
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # subfolders first, then the deepest new folder up
+            with contextlib.suppress(OSError):  # not empty: it holds finished work
+                folder.rmdir()
+        raise
 
 
 def batched_paths(out: Path, dataset: str, seed: int) -> dict[str, Path]:
