@@ -85,15 +85,26 @@ def load_autoencoder(path: str | Path, device: torch.device | str = "cpu") -> nn
         raise DataError(f"autoencoder weights not found: {path}")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        config = blob["config"]
-        if config.get("kind", "mlp") == "conv":
-            from .conv_autoencoder import ConvDenoisingAutoEncoder
-
-            model = ConvDenoisingAutoEncoder.from_config(config)
-        else:
-            model = AutoEncoder(config["n_features"], config["n_latent"], config["hidden"])
+    except Exception as exc:  # unpickling, truncated zip, text: torch's message advises the unsafe weights_only=False
+        raise _not_weights(path, f"it cannot be read as one: {type(exc).__name__}") from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("config"), dict) or "state_dict" not in blob:
+        raise _not_weights(path, "it holds no config and state_dict")
+    try:
+        model = _rebuilt(blob["config"])
         model.load_state_dict(blob["state_dict"])
-    except Exception as exc:  # unpickling, missing keys, shape mismatch: all mean a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DataError(f"{path} is not a gpun2d autoencoder file ({type(exc).__name__}: {reason[:200]})") from None
+    except Exception as exc:  # missing keys, shape mismatch: weights that do not fit the recorded network
+        raise _not_weights(path, f"its weights do not fit the network it records: {type(exc).__name__}") from None
     return model.to(device)
+
+
+def _rebuilt(config: dict) -> nn.Module:
+    """The untrained network described by a saved ``config``."""
+    if config.get("kind", "mlp") == "conv":
+        from .conv_autoencoder import ConvDenoisingAutoEncoder
+
+        return ConvDenoisingAutoEncoder.from_config(config)
+    return AutoEncoder(config["n_features"], config["n_latent"], config["hidden"])
+
+
+def _not_weights(path: Path, why: str) -> DataError:
+    return DataError(f"{path} is not a gpun2d autoencoder file ({why}); give the autoencoder.pt of an earlier run")

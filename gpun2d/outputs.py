@@ -35,13 +35,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def unwritable(folder: str | Path) -> str | None:
+    """Why no folder could be made at or inside ``folder`` (nothing is created to find out), or None."""
+    path = Path(os.path.abspath(folder))
+    existing = next(p for p in (path, *path.parents) if os.path.lexists(p))
+    if existing.is_symlink() and not existing.exists():
+        return f"{existing} is a symbolic link to nothing"
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def check_writable(out: Path, where: Path) -> None:
     """Create ``where`` if needed and prove a folder can be made in it, or a ConfigError about ``out``."""
     try:
         where.mkdir(parents=True, exist_ok=True)
         os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=where))
     except OSError as exc:
-        raise ConfigError(f"out={out} cannot be written ({exc.strerror or exc}); choose another out=FOLDER") from None
+        reason = unwritable(where) or exc.strerror or exc
+        raise ConfigError(f"out={out} cannot be written ({reason}); choose another out=FOLDER") from None
 
 
 class FolderLock:

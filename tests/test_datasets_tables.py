@@ -356,11 +356,15 @@ def test_id_column_integer_ids_without_header(tmp_path):
 
 def test_id_column_parquet_and_defaults(tmp_path):
     frame = pd.DataFrame(X0, columns=[f"f{j}" for j in range(4)])
-    frame.insert(2, "sample", [f"r{i}" for i in range(5)] + [None])
+    frame.insert(2, "sample", [f"r{i}" for i in range(6)])
     frame.to_parquet(tmp_path / "d.parquet")
     X, y, ids = load_file_with_ids(tmp_path / "d.parquet", id_column="sample")
     check(X)
-    assert y is None and ids.tolist() == ["r0", "r1", "r2", "r3", "r4", ""]
+    assert y is None and ids.tolist() == ["r0", "r1", "r2", "r3", "r4", "r5"]
+    frame["sample"] = [f"r{i}" for i in range(5)] + [None]
+    frame.to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(DataError, match=r"id column 'sample' has 1 missing id \(first at 0-based data row 5\)"):
+        load_file_with_ids(tmp_path / "d.parquet", id_column="sample")
     np.save(tmp_path / "x.npy", X0)
     X, y, ids = load_file_with_ids(tmp_path / "x.npy", labels=Y0)
     check(X, y)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from .. import defaults, registry
 
@@ -94,9 +95,34 @@ def report_file(prefix: str):
 
 
 def default_out(root: Path, command: str, name: str) -> Path:
-    """The one default output folder scheme: ``ROOT/COMMAND-NAME-TIMESTAMP``."""
+    """The one default output folder scheme: ``ROOT/COMMAND-NAME-TIMESTAMP``.
+
+    Fails, naming the results folder as the user gave it, when no folder can be made in ``root``.
+    """
+    check_results_root(root)
     safe = "".join(c if c.isalnum() or c in "._+-" else "_" for c in name)
     return Path(root) / f"{command}-{safe}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_results_root(root: Path) -> None:
+    """A one-line error about ``root`` (not about ``--out``, which the user did not give) if it cannot be written."""
+    from ..outputs import unwritable
+
+    reason = unwritable(root)
+    if reason is not None:
+        raise click.ClickException(f"{given_root(root)} cannot be written ({reason}); choose another "
+                                   "--results-root FOLDER, or give --out FOLDER")
+
+
+def given_root(root: Path) -> str:
+    """``root`` as the user chose it: ``--results-root DIR``, ``GPUN2D_RESULTS=DIR`` or the default."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("results_root") if ctx is not None else None
+    if source is ParameterSource.ENVIRONMENT:
+        return f"{defaults.RESULTS_ENV}={root}"
+    if source is ParameterSource.DEFAULT:
+        return f"the default results folder {root}"
+    return f"--results-root {root}"
 
 
 data = stack(

@@ -251,7 +251,8 @@ def get_spec(name: str) -> DatasetSpec:
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise DataError(
         f"unknown dataset {name!r}{hint}; known: {', '.join(DATASETS)}; "
-        "to cluster your own data give input_path=FILE (.npy, .npz, .csv, .tsv, .parquet)"
+        "to cluster your own data (.npy, .npz, .csv, .tsv, .parquet) use `gpun2d run --input FILE` "
+        "(in Python: gpun2d.datasets.load_file)"
     )
 
 

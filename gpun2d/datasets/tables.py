@@ -93,16 +93,35 @@ def _column(frame, column: object, path: Path, what: str = "label"):
     )
 
 
-def _ids(series) -> np.ndarray:
-    """An id column's values: integers stay integers, anything else becomes strings ('' where missing)."""
-    import pandas as pd
+def _ids(series, column: object, path: Path) -> np.ndarray:
+    """An id column's values, one distinct id per row: integers stay integers, anything else becomes strings.
 
+    DataError naming the column and the first offending row when an id is missing or repeated.
+    """
+    missing = np.flatnonzero(series.isna().to_numpy())
+    if missing.size:
+        raise DataError(f"{path}: id column {column!r} has {missing.size} missing id{'s' * (missing.size > 1)} "
+                        f"(first at 0-based data row {missing[0]}); give every row an id")
     values = series.to_numpy()
     if values.dtype.kind in "iu":
-        return values.copy()
-    if values.dtype.kind == "f" and np.isfinite(values).all() and np.array_equal(values, np.round(values)):
-        return values.astype(np.int64)  # integer ids written as 1.0, 2.0 ...
-    return np.array(["" if pd.isna(v) else str(v) for v in values], dtype=str)
+        ids = values.copy()
+    elif values.dtype.kind == "f" and np.isfinite(values).all() and np.array_equal(values, np.round(values)):
+        ids = values.astype(np.int64)  # integer ids written as 1.0, 2.0 ...
+    else:
+        ids = np.array([str(v) for v in values], dtype=str)
+    _check_unique(ids, column, path)
+    return ids
+
+
+def _check_unique(ids: np.ndarray, column: object, path: Path) -> None:
+    import pandas as pd
+
+    repeated = np.flatnonzero(pd.Series(ids).duplicated().to_numpy())
+    if repeated.size:
+        row = repeated[0]
+        first = np.flatnonzero(ids == ids[row])[0]
+        raise DataError(f"{path}: id column {column!r} holds {repeated.size} repeated id{'s' * (repeated.size > 1)}, "
+                        f"first {ids[row].item()!r} at 0-based data rows {first} and {row}; give every row its own id")
 
 
 def _split_frame(frame, label_column: object, id_column: object,
@@ -120,7 +139,7 @@ def _split_frame(frame, label_column: object, id_column: object,
                 f"id_column={id_column!r} and label_column={label_column!r} name the same column of {path}; "
                 "the ids and the labels must be different columns"
             )
-        ids = _ids(frame[col])
+        ids = _ids(frame[col], col, path)
         taken.append(col)
     frame = frame.drop(columns=taken)
     if frame.shape[1] == 0:
@@ -271,12 +290,13 @@ def load_file_with_ids(path: str | os.PathLike, labels: object = None, label_col
     X : ndarray of float32 (n, d), C-contiguous, finite
     y : ndarray of int64 (n,) coded 0..k-1, or None
     ids : ndarray (n,) of the id column's values, or None
-        Integers when the column holds integers, else strings ('' where missing).
+        Integers when the column holds integers, else strings; DataError when
+        an id is missing or repeated.
     """
     path = Path(path).expanduser()
     check_engine(engine)
     if labels is not None and label_column is not None:
-        raise ConfigError("pass either labels (a separate file) or label_column, not both")
+        raise ConfigError("pass either labels=FILE (a separate labels file) or label_column=NAME, not both")
     if id_column is not None and id_column == label_column:
         raise ConfigError(
             f"id_column={id_column!r} and label_column={label_column!r} name the same column; "
