@@ -350,10 +350,32 @@ class N2D(ClusterMixin, TransformerMixin, BaseEstimator):
         except InvalidParameterError as exc:  # scikit-learn's check of _parameter_constraints
             raise ParameterError(str(exc)) from None
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def _fit(self, X) -> N2D:
+    def check_params(self) -> N2D:
+        """Check every parameter as ``fit`` does, without fitting (a saved model's, a job's); returns ``self``.
+
+        Raises ConfigError for a parameter outside ``_parameter_constraints`` or
+        the rules that table cannot state (:meth:`_check_joint_params`).
+        """
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            raise ParameterError(str(exc)) from None
+        self._check_joint_params()
+        return self
+
+    def _check_joint_params(self) -> None:
+        """The rules ``_parameter_constraints`` cannot state: the layer widths, and an integer seed leaving
+        room for the consecutive seeds of ``cluster_n_init`` restarts (checked again, later, by the clusterer)."""
+        from .kmeans import check_seed
+
         if not all(isinstance(width, Integral) and width >= 1 for width in self.hidden):
             raise ConfigError(f"hidden={self.hidden!r} must list positive integer layer widths")
+        if isinstance(self.random_state, Integral):
+            check_seed(int(self.random_state), self.cluster_n_init, "cluster_n_init")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X) -> N2D:
+        self._check_joint_params()  # before any training, like _fit_context's check of the table
         self.device_ = resolve_device(self.device)
         parts = {s.key: self._part(s.key) for s in registry.STAGES}  # unknown names fail before any work
         self._check_device_options()

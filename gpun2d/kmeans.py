@@ -60,11 +60,7 @@ def restart_seeds(random_state, n_init: int) -> list[int]:
     check_param("n_init", n_init, Integral, 1)
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
         base = int(random_state)
-        if not 0 <= base <= MAX_SEED + 1 - n_init:
-            raise ConfigError(
-                f"random_state must be an integer in [0, 2**32 - n_init] (or None, or a RandomState), "
-                f"got random_state={random_state!r} with n_init={n_init}"
-            )
+        check_seed(base, n_init)
     else:
         try:
             rng = check_random_state(random_state)
@@ -74,6 +70,20 @@ def restart_seeds(random_state, n_init: int) -> list[int]:
             ) from None
         base = int(rng.randint(0, 2**31 - 1 - n_init))
     return [base + i for i in range(n_init)]
+
+
+def check_seed(seed: int, n_init: int, n_init_name: str = "n_init") -> None:
+    """An integer seed leaves room for the consecutive seeds of ``n_init`` restarts (the last at most MAX_SEED).
+
+    ``n_init_name`` is the caller's name for the restarts (N2D's ``cluster_n_init``).
+    """
+    if seed < 0:
+        raise ConfigError(f"random_state must be an integer >= 0 (or None, or a RandomState), got random_state={seed}")
+    if seed > MAX_SEED + 1 - n_init:
+        raise ConfigError(
+            f"random_state={seed} leaves no room for {n_init_name}={n_init} restarts, which take the seeds after it: "
+            f"give a seed from 0 to {MAX_SEED + 1 - n_init}"
+        )
 
 
 def fit_kmeans_once(X: torch.Tensor, n_clusters: int, seed: int, device: Device, max_iter: int = 300) -> KMeansRun:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import registry
 from .devices import resolve_device
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .handoff import to_numpy
 from .report import now_iso, package_versions, write_json
 from .stages import StageContext
@@ -140,6 +140,14 @@ def check_structure(manifest: dict, path: Path) -> None:
         raise bad("feature_names_in must list one name per feature")
 
 
+def check_params(model: N2D, path: Path) -> None:
+    """The manifest's parameters follow N2D's own rules: an edited ``umap_neighbors=-5`` fails here, not later."""
+    try:
+        model.check_params()
+    except ConfigError as exc:
+        raise DataError(f"{path} is not a valid gpun2d model manifest: its params break N2D's rules ({exc})") from None
+
+
 def load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
     """The fitted ``estimator`` (:class:`~gpun2d.N2D`) saved in ``folder``, on ``device`` (auto, cpu or cuda).
 
@@ -164,6 +172,7 @@ def _load_model(folder: str | Path, device, estimator: type[N2D]) -> N2D:
     params = {k: v for k, v in manifest["params"].items() if k in estimator._get_param_names()}
     params["hidden"] = tuple(params["hidden"])
     model = estimator.from_config(params, device=device)
+    check_params(model, folder / MANIFEST)
     model.device_ = resolve_device(device)
     model.seed_ = int(manifest["seed"])
     model.n_features_in_ = int(manifest["n_features_in"])

@@ -128,7 +128,11 @@ def resolve_n_clusters(n_clusters: int | None, source: DataSource, data: LoadedD
     if source.dataset is not None:
         return datasets.n_classes(source.dataset)
     if data.y is not None:
-        return int(np.unique(data.y).size)
+        classes = int(np.unique(data.y).size)
+        if classes < 2:
+            raise ConfigError(f"the labels hold only {classes} class{'es' * (classes != 1)}, too few to infer "
+                              "the number of clusters from; give n_clusters=K (at least 2)")
+        return classes
     raise ConfigError("data without labels needs n_clusters=K, the number of clusters to find")
 
 
@@ -147,6 +151,7 @@ def run_pipeline(
     with ResultFolder(config.out, RESULT_FILES, overwrite=config.overwrite) as target:
         # before any CUDA memory is used
         apply_memory_pool(config.memory_pool, config.device, bool(config.model.get("cuda_graphs")))
+        N2D.from_config(config.model).check_params()  # a bad parameter fails before the data loads
         if on_stage:
             on_stage("load")
         start = time.perf_counter()

@@ -74,3 +74,23 @@ def test_settings_are_checked_before_any_work(tmp_path):
     assert result.exit_code == 1 and "too few" in result.output and not (tmp_path / "x").exists()
     result = CliRunner().invoke(cli, ["ablate", "-d", "nope", "--out", str(tmp_path / "y")])
     assert result.exit_code == 1 and "nope" in result.output and not (tmp_path / "y").exists()
+
+
+def test_too_few_rows_for_tsne_fail_before_training(tmp_path):
+    out = tmp_path / "x"
+    result = CliRunner().invoke(cli, ["ablate", "-d", "digits", "--max-samples", "30", "-m", "n2d-tsne", "-m", "n2d",
+                                      "--epochs", "1", "--cluster-n-init", "1", "--device", "cpu", "-q",
+                                      "--out", str(out)])
+    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert f"needs at least {int(ablation.TSNE_PERPLEXITY) + 1} rows" in line
+    assert "larger --max-samples" in line and "leave out n2d-tsne" in line and "--methods KEY" in line
+    assert not out.exists()
+    ablation.AblationSettings("digits", methods=("gmm", "n2d"), max_samples=21).validate()  # no t-SNE row: enough
+    ablation.AblationSettings("digits", methods=("tsne-gmm",), max_samples=31).validate()
+
+
+def test_a_seed_without_room_for_the_restarts_fails_before_training():
+    settings = ablation.AblationSettings("digits", random_state=2**32 - 1, cluster_n_init=2)
+    with pytest.raises(ConfigError, match="cluster_n_init=2"):
+        settings.validate()

@@ -215,3 +215,37 @@ def test_usage_errors_exit_2():
     assert result.exit_code == 2 and "Invalid value for '--epochs'" in result.output
     result = CliRunner().invoke(cli, ["study", "--dataset", "digits", "--resume"])
     assert result.exit_code == 2 and "--resume and --report-only need --out" in result.output
+
+
+def test_labels_of_one_class_cannot_set_n_clusters(tmp_path, blobs):
+    X, _ = blobs
+    np.savetxt(tmp_path / "onelabel.csv", np.column_stack([X, np.zeros(len(X))]), delimiter=",",
+               header=",".join([f"x{i}" for i in range(X.shape[1])] + ["y"]), comments="")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "onelabel.csv"), "--label-column", "y",
+                                      *FAST, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error: the labels hold only 1 class") and "give --n-clusters K" in line
+    assert not out.exists()
+
+
+def test_resume_needs_out(tmp_path, blobs):
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    result = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "blobs.npz"), "--resume", *FAST],
+                                env={"GPUN2D_RESULTS": str(tmp_path / "all-results")})
+    assert result.exit_code == 2 and "--resume needs --out: the folder of the run to continue" in result.output
+    assert not (tmp_path / "all-results").exists()
+
+
+def test_a_seed_without_room_for_the_restarts_is_refused_in_flags(tmp_path, blobs):
+    X, y = blobs
+    np.savez(tmp_path / "blobs.npz", X=X, y=y)
+    result = CliRunner().invoke(cli, ["run", "--input", str(tmp_path / "blobs.npz"), *FAST, "--seed", "4294967295",
+                                      "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line == ("Error: --seed 4294967295 leaves no room for --cluster-n-init 2 restarts, which take the seeds "
+                    "after it: give a seed from 0 to 4294967294")
+    assert not (tmp_path / "o").exists()

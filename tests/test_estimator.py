@@ -112,3 +112,14 @@ def test_stages_and_inference_run_with_the_fitted_device_current(monkeypatch, fi
     for method in ("transform", "predict", "predict_proba", "score_samples"):
         getattr(fitted, method)(digits[0][:20])
     assert entered == [fitted.device_] * 7  # the embedding each time, then the clusterer for three of them
+
+
+def test_a_seed_without_room_for_the_restarts_fails_before_training(blobs):
+    started = []
+    model = N2D(3, epochs=1, cluster_n_init=2, random_state=2**32 - 1, device="cpu", on_stage=started.append)
+    with pytest.raises(ConfigError, match=r"random_state=4294967295 leaves no room for cluster_n_init=2 restarts"):
+        model.fit(blobs[0])
+    assert started == []  # nothing trained
+    with pytest.raises(ConfigError, match="cluster_n_init=2"):
+        model.check_params()
+    assert N2D(3, cluster_n_init=2, random_state=2**32 - 2).check_params().random_state == 2**32 - 2

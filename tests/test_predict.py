@@ -215,3 +215,20 @@ def test_predict_matches_columns_by_name(tmp_path, digits):
     np.testing.assert_array_equal(reordered, pd.read_csv(tmp_path / "run" / "clusters.csv")["cluster"])
     result = predict("renamed")
     assert result.exit_code == 1 and "missing p3; not in the model q3" in result.output
+
+
+def test_a_manifest_with_invalid_params_is_refused_on_load(saved, tmp_path):
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(saved, folder)
+    rewrite(folder, "cluster.npz", manifest_change=lambda m: m["params"].update(umap_neighbors=-5))
+    with pytest.raises(DataError, match=r"model\.json is not a valid gpun2d model manifest: .*'umap_neighbors'"):
+        N2D.load(folder, device="cpu")
+    np.save(tmp_path / "ok.npy", np.zeros((10, 64), dtype=np.float32))
+    result = CliRunner().invoke(cli, ["predict", "-m", str(folder), "--input", str(tmp_path / "ok.npy"),
+                                      "--device", "cpu", "-q", "--out", str(tmp_path / "pred")])
+    assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("Error:") and "model.json" in line and "umap_neighbors" in line and "-5" in line
+    assert not (tmp_path / "pred").exists()

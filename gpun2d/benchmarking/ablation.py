@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,11 +32,16 @@ from ..version import __version__
 from .machine import machine_info
 from .table3 import seeded_subset
 
+if TYPE_CHECKING:  # pragma: no cover
+    from ..estimator import N2D
+
 log = logging.getLogger(__name__)
 
 ABLATION_FILES = ("ablation.json", "ablation.md")
 MANIFOLDS = ("isomap", "tsne", "umap")
 TSNE_DIM = 2
+TSNE_PERPLEXITY = 30.0
+"""t-SNE's perplexity (scikit-learn's default): it needs more rows than this."""
 MEMORY_SHARE = 0.8
 """A method may use this share of the free memory; beyond its estimate it is skipped."""
 
@@ -83,9 +89,29 @@ class AblationSettings:
         unknown = sorted(set(self.methods) - set(METHOD_KEYS))
         if unknown or not self.methods:
             raise ConfigError(f"methods must name some of {', '.join(METHOD_KEYS)}; got {', '.join(unknown) or 'none'}")
+        if self.max_samples is not None:
+            self._check_rows(self.max_samples)
+        self.model().check_params()
+
+    def _check_rows(self, rows: int) -> None:
+        """``rows`` are enough for the mixture, Isomap's and UMAP's neighbours and, when chosen, t-SNE."""
         least = max(datasets.n_classes(self.dataset), defaults.UMAP_NEIGHBORS)
-        if self.max_samples is not None and self.max_samples <= least:
-            raise ConfigError(f"max_samples={self.max_samples} is too few for {self.dataset}: give more than {least}")
+        if rows <= least:
+            raise ConfigError(f"max_samples={rows} is too few for {self.dataset}: give more than {least}")
+        tsne = [m.key for m in METHODS if m.key in self.methods and m.manifold == "tsne"]
+        if tsne and rows <= TSNE_PERPLEXITY:
+            raise ConfigError(f"max_samples={rows} is too few for t-SNE, which needs at least "
+                              f"{int(TSNE_PERPLEXITY) + 1} rows (more than its perplexity, {TSNE_PERPLEXITY:g}): "
+                              f"give a larger max_samples, or leave out {' and '.join(tsne)} (name the rows to run "
+                              "with methods=KEY)")
+
+    def model(self) -> N2D:
+        """The N2D whose parameters every row shares (its stages are built one at a time, never fitted whole)."""
+        from ..estimator import N2D
+
+        return N2D.from_config({}, n_clusters=datasets.n_classes(self.dataset), epochs=self.epochs,
+                               batch_size=self.batch_size, cluster_n_init=self.cluster_n_init,
+                               random_state=self.random_state, device=self.device)
 
 
 @dataclass
@@ -108,7 +134,7 @@ def estimate_bytes(method: Method, n: int, d: int, c: int) -> int:
     if method.manifold == "isomap":
         return data + 3 * 8 * n * n  # dense geodesic distances, their centred kernel, a working copy
     if method.manifold == "tsne":
-        return data + 8 * n * 90 * 4  # 3 x perplexity neighbours, with their distances and gradients
+        return data + 8 * n * int(3 * TSNE_PERPLEXITY) * 4  # 3 x perplexity neighbours, their distances, gradients
     if method.manifold == "umap":
         return data + 8 * n * defaults.UMAP_NEIGHBORS * 8
     return data + 8 * n * c * 4 + 8 * c * width * width * 3  # responsibilities; covariances and Choleskys
@@ -136,7 +162,8 @@ def _manifold(name: str, data, ctx: StageContext, device):
         return Isomap(n_neighbors=defaults.UMAP_NEIGHBORS, n_components=ctx.n_clusters).fit_transform(host)
     from sklearn.manifold import TSNE
 
-    return TSNE(n_components=TSNE_DIM, init="pca", random_state=ctx.seed).fit_transform(host)
+    return TSNE(n_components=TSNE_DIM, perplexity=TSNE_PERPLEXITY, init="pca",
+                random_state=ctx.seed).fit_transform(host)
 
 
 def _cluster(data, ctx: StageContext, device) -> np.ndarray:
@@ -152,15 +179,11 @@ def run_ablation(settings: AblationSettings, on_method: Callable[[Row], None] | 
 
     ``on_start(what)`` is called as the shared autoencoder and each row begin, ``on_method(row)`` as a row ends.
     """
-    from ..estimator import N2D
-
     settings.validate()
     X, y = _load(settings)
     n_clusters = datasets.n_classes(settings.dataset)
     device = resolve_device(settings.device)
-    model = N2D.from_config({}, n_clusters=n_clusters, epochs=settings.epochs, batch_size=settings.batch_size,
-                            cluster_n_init=settings.cluster_n_init, random_state=settings.random_state,
-                            device=settings.device)
+    model = settings.model()
     ctx = StageContext(model.get_params(), n_clusters, device, settings.random_state)
     Xt = to_torch(X, device=device.torch, dtype=torch.float32)
     chosen = [m for m in METHODS if m.key in settings.methods]

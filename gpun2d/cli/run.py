@@ -43,6 +43,8 @@ def run(out: Path | None, results_root: Path, quiet: bool, visualize: bool, **se
                                f"({' '.join(extra[:3])}{' …' * (len(extra) > 3)}){hint}")
     if (settings["dataset"] is None) == (settings["input_path"] is None):
         raise click.UsageError("give exactly one of --dataset NAME or --input FILE")
+    if out is None and settings["resume"] and settings["scheduler"] is None:  # a new default folder holds nothing
+        raise click.UsageError("--resume needs --out: the folder of the run to continue")
     name = settings["dataset"] or Path(settings["input_path"]).stem
     out = out or options.default_out(results_root, "run", name.replace("*", "all"))
     scale = {key: settings.pop(key) for key in ("scheduler", "fit_sample", "workers")}
