@@ -374,6 +374,8 @@ def test_resume_continues_only_a_study_of_the_same_runs(ae_study, tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "study.md").write_text("my notes")
+    result = invoke(*FAST, "--out", notes, "--resume", catch=True)
+    assert result.exit_code == 1 and "holds study.md but no study's runs" in result.output
     (notes / "todo.txt").write_text("keep")
     result = invoke(*FAST, "--out", notes, "--resume", catch=True)
     assert result.exit_code == 1 and "already holds other files than a study's (todo.txt)" in result.output

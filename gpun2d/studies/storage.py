@@ -67,6 +67,9 @@ def check_study_dir(out: Path, resume: bool) -> None:
     if entries and not resume:
         raise ConfigError(f"out={out} already holds a study; continue it with resume=True, "
                           "or choose another out=FOLDER")
+    if entries and not {"runs", "cache"} & set(entries):  # a report alone is no study to continue
+        raise ConfigError(f"out={out} holds {', '.join(sorted(entries))} but no study's runs; "
+                          "choose another out=FOLDER")
 
 
 def check_same_study(out: Path, names: set[str]) -> None:
