@@ -106,7 +106,7 @@ def cuda_problem(*, need_cuml: bool = True) -> str | None:
     if torch.version.cuda is None:
         return (
             f"torch {torch.__version__} is a CPU-only build; install a CUDA build of "
-            "PyTorch (see README, GPU install)"
+            "PyTorch (README, Install: pip with RAPIDS)"
         )
     if not torch.cuda.is_available():
         return (
