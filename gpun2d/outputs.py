@@ -115,7 +115,7 @@ class FolderLock:
             self.held = False
 
 
-def _missing_parents(path: Path) -> list[Path]:
+def missing_parents(path: Path) -> list[Path]:
     """The folders above ``path`` that do not exist yet, deepest first."""
     missing = []
     for parent in path.parents:
@@ -152,7 +152,7 @@ class ResultFolder:
     # ------------------------------------------------------------- reserve
     def __enter__(self) -> ResultFolder:
         try:
-            self._made = _missing_parents(self.out)  # deepest first; check() makes them
+            self._made = missing_parents(self.out)  # deepest first; check() makes them
             self.check()
             with contextlib.ExitStack() as stack:
                 stack.enter_context(self.lock)

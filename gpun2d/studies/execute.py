@@ -253,8 +253,7 @@ def run_study(config: StudyConfig, hooks: Hooks | None = None) -> dict:
     out = Path(config.out)
     runs = plan_runs(config)
     storage.check_study_dir(out, config.resume or config.report_only)
-    if out.is_dir():
-        storage.check_same_study(out, {spec.name for spec in runs})
+    storage.check_same_study(out, {spec.name for spec in runs})
     done = {spec.name for spec in runs if existing_record(spec, config) is not None}
     if config.report_only:
         runs = [spec for spec in runs if spec.name in done]

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import TEMP_PREFIX, atomic_path
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, listed
+from ..outputs import missing_parents
 
 
 def save_text(text: str, path: Path) -> None:
@@ -76,8 +77,7 @@ def check_same_study(out: Path, names: set[str]) -> None:
     """Refuse to resume a folder holding runs this study would not make (another --vary, dataset or seed)."""
     others = sorted(p.stem for p in (out / "runs").glob("*.json") if p.stem not in names)
     if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise ConfigError(f"out={out} holds runs this study would not make ({shown}); resume it with the "
+        raise ConfigError(f"out={out} holds runs this study would not make ({listed(others)}); resume it with the "
                           "datasets, seeds and vary it was started with, or choose another out=FOLDER")
 
 
@@ -85,10 +85,8 @@ def check_same_study(out: Path, names: set[str]) -> None:
 def removed_if_empty(out: Path) -> Iterator[None]:
     """Folders made for the study that are still empty when it fails are removed: a failed start leaves nothing."""
     made = [folder for folder in (out / "runs", out / "cache") if not folder.exists()]
-    folder = out
-    while not folder.exists():
-        made.append(folder)
-        folder = folder.parent
+    if not out.exists():
+        made += [out, *missing_parents(out)]
     try:
         yield
     except BaseException:
